@@ -1,0 +1,145 @@
+"""`datagen`: thin command-line front end over the library functions."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from manifests.io import ManifestError, join, read_manifest
+
+from .build import BuildError, band_layout_of, build, dask_client, prepare_output, run_index
+from .config import BuildConfig, ConfigError, config_from_table, demo_config, load_config
+from .mix import MixError
+from .plan import PlanError
+
+
+def _load(config_path: str | None) -> tuple[BuildConfig, str]:
+    if config_path is None:
+        return demo_config(), "demo.toml (embedded default)"
+    return load_config(config_path), config_path
+
+
+def _add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=None, help="local Dask worker processes (default: config dask.workers; 0 = one per core)")
+    parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a local cluster)")
+    parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    config, where = _load(args.config)
+    report = build(config, args.out, where=where, workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.no_progress)
+    counts = report["counts"]
+    print(f"built {counts['examples']} examples ({counts['hours']:.2f} h) in {counts['shards']} shards "
+          f"({counts['shards_resumed']} already done) into {args.out}")
+    print(f"sources: {counts['sources_used']} used, {counts['sources_excluded']} excluded "
+          f"({counts['excluded_nonstationary']} non-stationary), {counts['sources_failed']} failed; details in {join(args.out, 'build.json')}")
+    print(f"max |measured - target SNR|: {report['max_snr_error_db']:.4f} dB; total {report['timings']['total_s']:.1f} s")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    config, where = _load(args.config)
+    prepare_output(args.out, config, overwrite=args.overwrite)
+    workers = config.dask.workers if args.workers is None else args.workers
+    with dask_client(workers, config.dask.threads_per_worker, args.scheduler or config.dask.scheduler) as client:
+        rows = run_index(config, args.out, client, where, progress=not args.no_progress)
+    failed = [r for r in rows if r.get("error")]
+    excluded = [r for r in rows if r.get("excluded_reason")]
+    print(f"indexed {len(rows)} recordings into {join(args.out, 'sources.parquet')}: {len(rows) - len(failed) - len(excluded)} usable, "
+          f"{len(excluded)} excluded, {len(failed)} failed")
+    for row in failed + excluded:
+        print(f"  {row['path']}: {row.get('error') or row.get('excluded_reason')}")
+    return 0
+
+
+def config_of_build(out: str) -> BuildConfig:
+    """The resolved config a build folder was made with."""
+    import fsspec
+
+    path = join(out, ".build", "config.json")
+    try:
+        with fsspec.open(path, "rb") as handle:
+            table = json.load(handle)["config"]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: missing; {out} is not a datagen build folder") from None
+    return config_from_table(table, path)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .plan import ExamplePlan
+    from .render import render_example
+
+    config = config_of_build(args.out)
+    examples = read_manifest(join(args.out, "examples.parquet"), "examples").to_pylist()
+    matches = [row for row in examples if row["example_id"] == args.example_id]
+    if not matches:
+        raise ManifestError(f"{join(args.out, 'examples.parquet')}: no example '{args.example_id}'")
+    row = matches[0]
+    sources = {r["source_id"]: r for r in read_manifest(join(args.out, "sources.parquet"), "sources").to_pylist()}
+    clean, noise = sources[row["clean_source_id"]], sources[row["noise_source_id"]]
+    fields = {f.name for f in dataclasses.fields(ExamplePlan)}
+    plan = ExamplePlan(**{
+        **{k: v for k, v in row.items() if k in fields},
+        "clean_sample_rate": clean["sample_rate"], "clean_frames": clean["frames"],
+        "noise_sample_rate": noise["sample_rate"], "noise_frames": noise["frames"],
+        "noise_loop": row["noise_loop_count"] > 0 or noise["duration_s"] < config.audio.clip_duration_s,
+    })
+    overrides = {"snr_target_db": args.snr_db, "clean_loudness_target_lufs": args.clean_loudness_lufs,
+                 "clean_start_s": args.clean_start_s, "noise_start_s": args.noise_start_s}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    plan = dataclasses.replace(plan, **overrides)
+    rendered = render_example(plan, config, band_layout_of(config))
+    target = Path(args.output or Path(args.out) / "renders" / args.example_id)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in rendered.members:
+        (target / name).write_bytes(data)
+    same = all(rendered.record[f"{m}_sha256"] == row[f"{m}_sha256"] for m in ("noisy", "clean", "noise"))
+    print(f"wrote {len(rendered.members)} members to {target}; SNR target {rendered.record['snr_target_db']:.2f} dB, "
+          f"measured {rendered.record['snr_measured_db']:.2f} dB")
+    print("identical to the shard's members" if same else f"differs from the shard's members (changed: {', '.join(overrides) or 'nothing'})")
+    return 0 if same or overrides else 1
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datagen", description="Synthesize (noisy, clean) corpora of speech and music mixed with stationary noise.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="index the corpora, plan and render all examples, write shards and manifests")
+    build.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
+    build.add_argument("--out", required=True, help="build folder (local path or fsspec URL)")
+    build.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
+    _add_cluster_args(build)
+    build.set_defaults(func=cmd_build)
+
+    index = sub.add_parser("index", help="probe the configured corpora into OUT/sources.parquet")
+    index.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
+    index.add_argument("--out", required=True, help="build folder")
+    index.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
+    _add_cluster_args(index)
+    index.set_defaults(func=cmd_index)
+
+    render = sub.add_parser("render", help="re-render one example from its manifest row, optionally with one choice changed")
+    render.add_argument("out", help="build folder")
+    render.add_argument("example_id", help="e.g. train-00000012")
+    render.add_argument("-o", "--output", help="folder for the rendered members (default: OUT/renders/EXAMPLE_ID)")
+    render.add_argument("--snr-db", type=float, help="target SNR in dB")
+    render.add_argument("--clean-loudness-lufs", type=float, help="clean loudness target in LUFS")
+    render.add_argument("--clean-start-s", type=float, help="excerpt start in the clean recording, s")
+    render.add_argument("--noise-start-s", type=float, help="excerpt start in the noise recording, s")
+    render.set_defaults(func=cmd_render)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, ManifestError, PlanError, BuildError, MixError) as exc:
+        print(f"datagen: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

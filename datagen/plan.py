@@ -1,0 +1,190 @@
+"""Planning: grouped splits, then one plan per example with every random choice drawn up front.
+
+Example `index` of split `split` draws from `numpy.random.default_rng([seed, split_code, index])`
+alone, so its choices do not depend on worker count, order or on any other example; its shard is
+`index // examples_per_shard`.
+"""
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .config import BuildConfig
+
+
+class PlanError(ValueError):
+    """The usable sources cannot fill the requested splits; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class ExamplePlan:
+    """Every choice that makes one example, plus what rendering needs to read its sources."""
+
+    example_id: str
+    split: str
+    index: int
+    shard: str
+    source_type: str
+    clean_source_id: str
+    clean_path: str
+    clean_corpus: str
+    group_key: str
+    clean_start_s: float
+    clean_sample_rate: int
+    clean_frames: int
+    clean_bandwidth_hz: float
+    noise_source_id: str
+    noise_path: str
+    noise_corpus: str
+    noise_type: str
+    noise_start_s: float
+    noise_sample_rate: int
+    noise_frames: int
+    noise_loop: bool
+    noise_stationarity_db: float
+    snr_target_db: float
+    clean_loudness_target_lufs: float
+    synthetic: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def stable_code(text: str) -> int:
+    """A process-independent integer for a string (Python's hash() is salted per process)."""
+    return zlib.crc32(text.encode())
+
+
+def _rank(seed: int, key: str) -> str:
+    return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
+
+
+def assign_groups(durations: dict[str, float], fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Map each group to a split so split durations follow `fractions`; groups never straddle splits.
+
+    Largest groups first (ties by seeded hash), each to the split furthest below its target share.
+    """
+    total = sum(durations.values())
+    assigned = {name: 0.0 for name in fractions}
+    result = {}
+    for group in sorted(durations, key=lambda g: (-durations[g], _rank(seed, g))):
+        split = max(fractions, key=lambda s: (fractions[s] * total - assigned[s], fractions[s], s) if fractions[s] > 0 else (-np.inf, 0, s))
+        result[group] = split
+        assigned[split] += durations[group]
+    return result
+
+
+def split_sources(rows: list[dict], config: BuildConfig) -> dict[str, str]:
+    """source_id -> split for every usable source; clean by group key per source type, noise per noise type."""
+    strata: dict[tuple, dict[str, float]] = {}
+    for row in rows:
+        stratum = ("noise", row["noise_type"]) if row["source_type"] == "noise" else ("clean", row["source_type"])
+        durations = strata.setdefault(stratum, {})
+        durations[row["group_key"]] = durations.get(row["group_key"], 0.0) + row["duration_s"]
+    group_split: dict[tuple[str, str], str] = {}
+    for (kind, name), durations in sorted(strata.items()):
+        for group, split in assign_groups(durations, config.splits.fractions, config.seed + stable_code(f"{kind}:{name}")).items():
+            group_split.setdefault((kind, group), split)  # a group key shared by two strata keeps its first split
+    return {row["source_id"]: group_split[("noise" if row["source_type"] == "noise" else "clean", row["group_key"])] for row in rows}
+
+
+def examples_per_split(config: BuildConfig) -> dict[str, int]:
+    if config.splits.examples:
+        return dict(config.splits.examples)
+    return {name: int(round(hours * 3600.0 / config.audio.clip_duration_s)) for name, hours in config.splits.hours.items()}
+
+
+class _Pool:
+    """The sources of one split, indexed for drawing."""
+
+    def __init__(self, rows: list[dict], clip_s: float, config: BuildConfig):
+        self.clip_s = clip_s
+        self.weights = {c.name: c.weight for c in config.corpora}
+        self.min_active_ratio = config.mix.min_active_ratio
+        self.clean: dict[str, list[dict]] = {}
+        self.noise: dict[str, dict[str, list[dict]]] = {}
+        for row in rows:
+            if row["source_type"] == "noise":
+                self.noise.setdefault(row["corpus"], {}).setdefault(row["noise_type"], []).append(row)
+            else:
+                self.clean.setdefault(row["corpus"], []).append(row)
+        self._starts: dict[str, np.ndarray] = {}
+
+    def _pick_corpus(self, rng: np.random.Generator, corpora: list[str]) -> str:
+        weights = np.array([self.weights[c] for c in corpora])
+        return corpora[int(rng.choice(len(corpora), p=weights / weights.sum()))]
+
+    @staticmethod
+    def _pick_by_duration(rng: np.random.Generator, rows: list[dict]) -> dict:
+        durations = np.array([r["duration_s"] for r in rows])
+        return rows[int(rng.choice(len(rows), p=durations / durations.sum()))]
+
+    def clean_starts(self, row: dict) -> np.ndarray:
+        """Candidate excerpt starts (s) of a clean source whose window is active enough."""
+        if row["source_id"] not in self._starts:
+            hop = row["activity_hop_s"]
+            n_frames = int(np.ceil(row["duration_s"] / hop - 1e-9))
+            mask = np.unpackbits(np.frombuffer(row["active_mask"], dtype=np.uint8))[:n_frames].astype(np.float64)
+            window = max(1, int(round(self.clip_s / hop)))
+            last = max(0, int(np.floor((row["duration_s"] - self.clip_s) / hop)))
+            sums = np.concatenate([[0.0], np.cumsum(mask)])
+            starts = np.arange(last + 1)
+            ratio = (sums[np.minimum(starts + window, n_frames)] - sums[starts]) / window
+            good = starts[ratio >= min(self.min_active_ratio, ratio.max())]
+            self._starts[row["source_id"]] = good * hop
+        return self._starts[row["source_id"]]
+
+    def draw_clean(self, rng: np.random.Generator) -> tuple[dict, float]:
+        row = self._pick_by_duration(rng, self.clean[self._pick_corpus(rng, sorted(self.clean))])
+        starts = self.clean_starts(row)
+        return row, float(starts[int(rng.integers(len(starts)))])
+
+    def draw_noise(self, rng: np.random.Generator) -> tuple[dict, float]:
+        by_type = self.noise[self._pick_corpus(rng, sorted(self.noise))]
+        types = sorted(by_type)
+        row = self._pick_by_duration(rng, by_type[types[int(rng.integers(len(types)))]])
+        span = row["duration_s"] - self.clip_s
+        start = rng.uniform(0.0, span) if span > 0 else rng.uniform(0.0, row["duration_s"])
+        return row, float(start)
+
+
+def _draw_snr_db(rng: np.random.Generator, config: BuildConfig) -> float:
+    snr = config.snr
+    if snr.distribution == "choice":
+        return float(snr.values_db[int(rng.integers(len(snr.values_db)))])
+    return float(rng.uniform(snr.min_db, snr.max_db))
+
+
+def plan_examples(rows: list[dict], split_of: dict[str, str], config: BuildConfig) -> list[ExamplePlan]:
+    """Plans of every example of every split, in (split order, index) order."""
+    clip_s = config.audio.clip_duration_s
+    plans: list[ExamplePlan] = []
+    for split, count in examples_per_split(config).items():
+        if count == 0:
+            continue
+        pool = _Pool([r for r in rows if split_of[r["source_id"]] == split], clip_s, config)
+        if not pool.clean or not pool.noise:
+            missing = "speech or music" if not pool.clean else "noise"
+            raise PlanError(f"split '{split}' has no usable {missing} recordings: add recordings or groups, or lower splits.fractions.{split} "
+                            "(see the excluded files in build.json and sources.parquet)")
+        for index in range(count):
+            rng = np.random.default_rng([config.seed, stable_code(split), index])
+            clean, clean_start = pool.draw_clean(rng)
+            noise, noise_start = pool.draw_noise(rng)
+            snr_db = _draw_snr_db(rng, config)
+            loudness = float(rng.uniform(config.mix.clean_loudness_min_lufs, config.mix.clean_loudness_max_lufs))
+            plans.append(ExamplePlan(
+                example_id=f"{split}-{index:08d}", split=split, index=index,
+                shard=f"{split}/shard-{index // config.shards.examples_per_shard:06d}.tar",
+                source_type=clean["source_type"], clean_source_id=clean["source_id"], clean_path=clean["path"], clean_corpus=clean["corpus"],
+                group_key=clean["group_key"], clean_start_s=clean_start, clean_sample_rate=clean["sample_rate"], clean_frames=clean["frames"],
+                clean_bandwidth_hz=clean["bandwidth_hz"],
+                noise_source_id=noise["source_id"], noise_path=noise["path"], noise_corpus=noise["corpus"], noise_type=noise["noise_type"],
+                noise_start_s=noise_start, noise_sample_rate=noise["sample_rate"], noise_frames=noise["frames"],
+                noise_loop=noise["duration_s"] < clip_s, noise_stationarity_db=noise["stationarity_db"],
+                snr_target_db=snr_db, clean_loudness_target_lufs=loudness, synthetic=bool(clean["synthetic"] or noise["synthetic"]),
+            ))
+    return plans

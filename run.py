@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine: creates `.venv`, installs the project, then runs a job.
+
+    python3 run.py demo  [--out DIR]     build the embedded demo corpus, train, evaluate, audit
+    python3 run.py test  [PYTEST ARGS]   run the test suite
+    python3 run.py setup                 only create / update the virtualenv
+
+Needs nothing but Python >= 3.11. The virtualenv is rebuilt when pyproject.toml changes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".installed"
+# The CPU build of torch: an unpinned `torch` would pull a multi-GB CUDA build.
+TORCH_PIN = "torch==2.13.0"
+
+
+def _venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _wanted_stamp() -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(TORCH_PIN.encode())
+    return digest.hexdigest()
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([str(_venv_python()), "-m", "pip", "install", "--disable-pip-version-check", *args], check=True)
+
+
+def setup() -> Path:
+    """Create or refresh the virtualenv; return its python."""
+    if STAMP.exists() and STAMP.read_text() == _wanted_stamp():
+        return _venv_python()
+    if not _venv_python().exists():
+        print(f"[setup] creating virtualenv {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("[setup] installing dependencies (first run only, about a minute)", flush=True)
+    _pip("-q", TORCH_PIN)
+    _pip("-q", "-e", f"{ROOT}[train,dev]")
+    STAMP.write_text(_wanted_stamp())
+    return _venv_python()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 0 if argv else 2
+    job, rest = argv[0], argv[1:]
+    if job not in {"demo", "test", "setup"}:
+        print(f"run.py: unknown job {job!r}; use demo, test or setup", file=sys.stderr)
+        return 2
+    python = setup()
+    if job == "setup":
+        return 0
+    if job == "test":
+        return subprocess.run([str(python), "-m", "pytest", "-q", *rest], cwd=ROOT).returncode
+    return subprocess.run([str(python), "-m", "training.demo", *rest], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,96 @@
+"""Mixing: SNR under every definition and loudness hit their targets on the written (quantized) members."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from datagen.analysis import integrated_loudness_lufs, snr_db
+from datagen.mix import MixError, crossfade_loop, mix
+from datagen.render import encode
+
+from conftest import colored_noise, musiclike, speechlike
+
+RATE = 48000
+
+
+def clean_and_noise(channels: int, kind: str = "speech"):
+    rng = np.random.default_rng(3)
+    if kind == "speech":
+        clean = np.stack([speechlike(rng, RATE, 3.0)] * channels)
+    else:
+        clean = musiclike(rng, RATE, 3.0, channels)
+    noise = np.stack([colored_noise(rng, RATE, 3.0, -3.0) for _ in range(channels)])
+    return clean.astype(np.float64), noise.astype(np.float64)
+
+
+@pytest.mark.parametrize("definition", ["active", "rms", "loudness"])
+@pytest.mark.parametrize("audio_format", ["flac16", "flac24", "wav_float"])
+@pytest.mark.parametrize("snr_target", [-5.0, 0.0, 12.5, 30.0])
+def test_measured_snr_and_loudness_hit_targets(definition, audio_format, snr_target):
+    clean, noise = clean_and_noise(1)
+    result = mix(clean, noise, RATE, snr_target, -27.0, definition, -1.0, audio_format)
+    measured = snr_db(result.clean, result.noise, RATE, definition)
+    assert abs(measured - snr_target) <= 0.1
+    assert measured == pytest.approx(result.snr_measured_db, abs=1e-9)
+    if result.ceiling_gain_db == 0.0:
+        assert result.clean_loudness_lufs == pytest.approx(-27.0, abs=0.05)
+    assert result.clean_loudness_lufs == pytest.approx(-27.0 + result.ceiling_gain_db, abs=0.05)
+
+
+@pytest.mark.parametrize("audio_format", ["flac16", "flac24", "wav_float"])
+def test_no_member_exceeds_the_ceiling_and_decoded_bytes_match(audio_format):
+    clean, noise = clean_and_noise(2, "music")
+    # a loud target and a low SNR force the ceiling stage
+    result = mix(clean, noise, RATE, -5.0, -8.0, "active", -1.0, audio_format)
+    assert result.ceiling_gain_db < 0.0
+    ceiling = 10 ** (-1.0 / 20)
+    for name in ("noisy", "clean", "noise"):
+        member = getattr(result, name)
+        assert np.max(np.abs(member)) <= ceiling
+        decoded, rate = sf.read(io.BytesIO(encode(member, RATE, audio_format)), dtype="float32", always_2d=True)
+        assert rate == RATE and decoded.shape == member.T.shape
+        np.testing.assert_array_equal(decoded.T, member)
+    assert abs(snr_db(result.clean, result.noise, RATE, "active") + 5.0) <= 0.1
+
+
+def test_noisy_is_exact_sum_of_written_clean_and_noise():
+    clean, noise = clean_and_noise(1)
+    result = mix(clean, noise, RATE, 3.0, -23.0, "active", -1.0, "flac24")
+    np.testing.assert_array_equal(result.noisy.astype(np.float64), result.clean.astype(np.float64) + result.noise.astype(np.float64))
+
+
+def test_active_definition_ignores_pauses():
+    clean, noise = clean_and_noise(1)
+    active = mix(clean, noise, RATE, 10.0, -25.0, "active", -1.0, "wav_float")
+    rms = mix(clean, noise, RATE, 10.0, -25.0, "rms", -1.0, "wav_float")
+    # speech with pauses: the whole-segment clean power is lower than its active power, so for the
+    # same target the rms definition puts in less noise
+    assert rms.noise_gain_db < active.noise_gain_db - 0.5
+
+
+def test_silent_clean_is_refused():
+    _, noise = clean_and_noise(1)
+    with pytest.raises(MixError, match="silent"):
+        mix(np.zeros_like(noise), noise, RATE, 10.0, -25.0, "active", -1.0, "flac24")
+
+
+def test_quiet_noise_at_16_bit_is_refused_not_mismeasured():
+    clean, noise = clean_and_noise(1)
+    with pytest.raises(MixError, match="higher-resolution format"):
+        mix(clean, noise, RATE, 95.0, -35.0, "rms", -1.0, "flac16")
+
+
+def test_crossfade_loop_is_continuous_and_counts_wraps():
+    rng = np.random.default_rng(0)
+    recording = colored_noise(rng, RATE, 1.0, 0.0)[None].astype(np.float64)
+    looped, wraps = crossfade_loop(recording, 30000, int(2.5 * RATE), 4800)
+    assert looped.shape == (1, int(2.5 * RATE)) and wraps >= 2
+    # level stays that of the recording (equal-power crossfade of uncorrelated noise)
+    frame_rms = np.sqrt(np.mean(looped[0, : (looped.shape[1] // 4800) * 4800].reshape(-1, 4800) ** 2, axis=1))
+    assert np.all(np.abs(20 * np.log10(frame_rms / np.std(recording))) < 1.5)
+    same, none = crossfade_loop(recording, 1000, 20000, 4800)
+    assert none == 0 and np.array_equal(same, recording[:, 1000:21000])
+    assert integrated_loudness_lufs(looped, RATE) == pytest.approx(integrated_loudness_lufs(recording, RATE), abs=0.5)

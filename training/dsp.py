@@ -1,0 +1,578 @@
+"""Differentiable STFT spectral gate with interpretable controls (functional, torch).
+
+Signal flow of `spectral_gate` (all steps differentiable w.r.t. the audio and every control):
+
+1. STFT with the shared `BandLayout` framing (periodic Hann, n_fft, hop, ``center=True`` with
+   reflect padding); per-bin power density ``|X|^2 / sum(w^2)``, exactly the normalization of
+   `manifests.bands.power_spectrogram`, so a band profile from the manifest and the detector
+   level are directly comparable.
+2. Detector: the power is averaged over channels (stereo-linked gate: one gain for all channels,
+   the stereo image is kept) and lightly smoothed by a fixed 3x3 binomial kernel over
+   (frames, bins), which halves the variance of a noise-only bin without blurring onsets.
+3. Static curve: ``x = 10 log10(P) - (noise_bins_db + threshold_db)``;
+   ``gain_db = -reduction_db * sigmoid(-x / tau)`` with ``tau = knee_db / (2 ln 9)``, i.e. the gain
+   goes from 10 % to 90 % of its dB range over ``knee_db`` around the threshold. Fully open gives
+   0 dB, fully closed ``-reduction_db``; no hard step anywhere. ``noise_bins_db`` is the per-band
+   profile interpolated linearly (in dB) between band centres (constant beyond the outer centres).
+4. Ballistics: an asymmetric one-pole smoother of the dB gain over frames,
+   ``y[t] = a y[t-1] + (1 - a) x[t]`` with ``a = exp(-hop / (sample_rate * tau))``, using
+   ``tau = attack_ms`` while the gain rises (the gate opens) and ``release_ms`` while it falls.
+   It starts from the first frame's gain (no start-up transient). A custom autograd function runs
+   the recursion as a tight loop and its exact adjoint backwards (the rise/fall decision itself is
+   piecewise constant, as in any compressor).
+5. Frequency smoothing of the dB gain by a normalized Gaussian kernel over bins whose standard
+   deviation is ``freq_smooth_hz`` (a soft kernel: differentiable w.r.t. its width); edges replicate.
+6. ``X * 10^(gain_db / 20)`` and the inverse STFT (``length`` = input length). With a 0 dB gain the
+   chain is an exact identity up to float rounding (perfect reconstruction).
+
+Controls follow the dasp-pytorch conventions: audio is (batch, channels, samples); each control is
+one tensor, (batch, 1) for scalars or (batch, n_bands) for the profile, in physical units. Neural
+networks produce values in (0, 1) which `denormalize_controls` maps to units with `CONTROL_SPECS`.
+
+`CONTROL_SPECS` (the single table of every control; "log" maps u in (0,1) geometrically):
+
+==================  ====  =======  ======  =======  ======  ===============================================
+name                unit  min      max     default  scale   meaning
+==================  ====  =======  ======  =======  ======  ===============================================
+noise_profile_db    dB    -130     0       -80      linear  per band noise power density (bands.py units)
+threshold_db        dB    -6       24      6        linear  gate opens this far above the noise profile
+reduction_db        dB    0        40      15       linear  depth of the closed gate (max attenuation)
+knee_db             dB    1        24      8        linear  width of the soft knee (10 %..90 % of the gain)
+attack_ms           ms    1        200     10       log     time constant of the gain rising (opening)
+release_ms          ms    10       1000    100      log     time constant of the gain falling (closing)
+freq_smooth_hz      Hz    0        250     40       linear  std of the Gaussian smoothing the gain in freq
+==================  ====  =======  ======  =======  ======  ===============================================
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from manifests.bands import POWER_FLOOR_DB, BandLayout
+
+Tensor = torch.Tensor
+
+_POWER_FLOOR = 10.0 ** (POWER_FLOOR_DB / 10.0)
+_LN9 = math.log(9.0)
+_MIN_KERNEL_SIGMA_BINS = 0.2  # added in quadrature: at 0 Hz the Gaussian is a delta (neighbours < 4e-6)
+_KERNEL_SPAN_SIGMAS = 4.0  # the frequency kernel is truncated at +-4 sigma (tail mass < 1e-4)
+
+
+# --------------------------------------------------------------------------------------------------
+# control table
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """One control: physical unit, range, default and the (0, 1) <-> unit mapping ("linear" or "log")."""
+
+    name: str
+    unit: str
+    min: float
+    max: float
+    default: float
+    scale: str = "linear"
+    per_band: bool = False
+    description: str = ""
+
+    def to_physical(self, u: Tensor) -> Tensor:
+        """Map normalized values in [0, 1] to units."""
+        if self.scale == "log":
+            return torch.exp(math.log(self.min) + u * math.log(self.max / self.min))
+        return self.min + (self.max - self.min) * u
+
+    def to_normalized(self, value: Tensor) -> Tensor:
+        """Inverse of `to_physical` (not clamped)."""
+        if self.scale == "log":
+            return (torch.log(value) - math.log(self.min)) / math.log(self.max / self.min)
+        return (value - self.min) / (self.max - self.min)
+
+    @property
+    def default_normalized(self) -> float:
+        return float(self.to_normalized(torch.tensor(self.default, dtype=torch.float64)))
+
+
+CONTROL_SPECS: tuple[ControlSpec, ...] = (
+    ControlSpec("noise_profile_db", "dB", -130.0, 0.0, -80.0, "linear", True,
+                "noise power density per band, |X|^2/sum(w^2) averaged over the band's bins (manifests/bands.py)"),
+    ControlSpec("threshold_db", "dB", -6.0, 24.0, 6.0, "linear", False,
+                "the gate is half open when the detector is this far above the noise profile"),
+    ControlSpec("reduction_db", "dB", 0.0, 40.0, 15.0, "linear", False,
+                "attenuation of the fully closed gate"),
+    ControlSpec("knee_db", "dB", 1.0, 24.0, 8.0, "linear", False,
+                "detector range over which the gain moves from 10 % to 90 % of its dB span"),
+    ControlSpec("attack_ms", "ms", 1.0, 200.0, 10.0, "log", False,
+                "one-pole time constant of the gain rising (gate opening), per bin, over frames"),
+    ControlSpec("release_ms", "ms", 10.0, 1000.0, 100.0, "log", False,
+                "one-pole time constant of the gain falling (gate closing), per bin, over frames"),
+    ControlSpec("freq_smooth_hz", "Hz", 0.0, 250.0, 40.0, "linear", False,
+                "standard deviation of the Gaussian smoothing the dB gain over frequency"),
+)
+SPECS: dict[str, ControlSpec] = {spec.name: spec for spec in CONTROL_SPECS}
+CONTROL_NAMES: tuple[str, ...] = tuple(SPECS)
+SCALAR_CONTROL_NAMES: tuple[str, ...] = tuple(s.name for s in CONTROL_SPECS if not s.per_band)
+
+
+def control_table_markdown() -> str:
+    """The control table as Markdown (for reports and the README)."""
+    rows = ["| control | unit | min | max | default | mapping | meaning |", "|---|---|---|---|---|---|---|"]
+    for s in CONTROL_SPECS:
+        width = " (per band)" if s.per_band else ""
+        rows.append(f"| {s.name}{width} | {s.unit} | {s.min:g} | {s.max:g} | {s.default:g} | {s.scale} | {s.description} |")
+    return "\n".join(rows)
+
+
+def _as_batch(value, batch: int, width: int, device, dtype) -> Tensor:
+    """Broadcast a float / array / tensor control to (batch, width)."""
+    t = torch.as_tensor(value, device=device, dtype=dtype)
+    if t.ndim == 0:
+        t = t.reshape(1, 1)
+    elif t.ndim == 1:
+        t = t.reshape(-1, 1) if width == 1 else t.reshape(1, -1)
+    if t.ndim != 2 or t.shape[1] not in (1, width) or t.shape[0] not in (1, batch):
+        raise ValueError(f"control of shape {tuple(t.shape)} does not broadcast to ({batch}, {width})")
+    return t.expand(batch, width)
+
+
+def make_controls(batch: int, layout: BandLayout, device=None, dtype=torch.float32, **values) -> dict[str, Tensor]:
+    """Controls in units, every missing one at its default; values may be floats, arrays or tensors."""
+    unknown = set(values) - set(SPECS)
+    if unknown:
+        raise KeyError(f"unknown controls {sorted(unknown)}; known: {CONTROL_NAMES}")
+    out = {}
+    for s in CONTROL_SPECS:
+        width = layout.n_bands if s.per_band else 1
+        out[s.name] = _as_batch(values.get(s.name, s.default), batch, width, device, dtype).contiguous()
+    return out
+
+
+def denormalize_controls(normalized: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """(0, 1) values -> units, per `CONTROL_SPECS`."""
+    return {name: SPECS[name].to_physical(u) for name, u in normalized.items()}
+
+
+def normalize_controls(controls: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Units -> (0, 1) values, per `CONTROL_SPECS` (inverse of `denormalize_controls`)."""
+    return {name: SPECS[name].to_normalized(v) for name, v in controls.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# STFT and power
+# --------------------------------------------------------------------------------------------------
+
+
+def hann_window(layout: BandLayout, device=None, dtype=torch.float32) -> Tensor:
+    """Periodic Hann window of n_fft samples (as `manifests.bands.power_spectrogram`)."""
+    return torch.hann_window(layout.n_fft, periodic=True, device=device, dtype=dtype)
+
+
+def n_frames(n_samples: int, layout: BandLayout) -> int:
+    """Frames of `stft` for a signal of `n_samples` (centre framing)."""
+    return 1 + n_samples // layout.hop
+
+
+def _pad_mode(n_samples: int, layout: BandLayout) -> str:
+    # reflect needs more samples than the pad; very short signals are zero-padded instead
+    return "reflect" if n_samples > layout.n_fft // 2 else "constant"
+
+
+def stft(audio: Tensor, layout: BandLayout) -> Tensor:
+    """(batch, channels, samples) real -> (batch, channels, n_bins, frames) complex.
+
+    Frame t is centred on sample t*hop (reflect padding at the ends), periodic Hann, no scaling.
+    """
+    batch, channels, samples = audio.shape
+    spec = torch.stft(
+        audio.reshape(batch * channels, samples), layout.n_fft, layout.hop, layout.n_fft,
+        window=hann_window(layout, audio.device, audio.dtype), center=True,
+        pad_mode=_pad_mode(samples, layout), normalized=False, onesided=True, return_complex=True,
+    )
+    return spec.reshape(batch, channels, spec.shape[-2], spec.shape[-1])
+
+
+def istft(spec: Tensor, layout: BandLayout, length: int) -> Tensor:
+    """Inverse of `stft`: (batch, channels, n_bins, frames) -> (batch, channels, length)."""
+    batch, channels, bins, frames = spec.shape
+    window = hann_window(layout, spec.device, spec.real.dtype)
+    audio = torch.istft(spec.reshape(batch * channels, bins, frames), layout.n_fft, layout.hop, layout.n_fft,
+                        window=window, center=True, normalized=False, onesided=True, length=length)
+    return audio.reshape(batch, channels, length)
+
+
+def power_density(spec: Tensor, layout: BandLayout) -> Tensor:
+    """Per-bin power density |X|^2 / sum(w^2) of a complex STFT (same shape, real)."""
+    norm = float(np.sum(np.hanning(layout.n_fft + 1)[:-1] ** 2))
+    return (spec.real.square() + spec.imag.square()) / norm
+
+
+# --------------------------------------------------------------------------------------------------
+# bands <-> bins
+# --------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _interp_matrix_np(layout: BandLayout, mode: str) -> np.ndarray:
+    if mode == "step":
+        matrix = np.zeros((layout.n_bins, layout.n_bands), dtype=np.float64)
+        matrix[np.arange(layout.n_bins), layout.bin_to_band()] = 1.0
+        return matrix
+    if mode != "linear":
+        raise ValueError(f"unknown profile interpolation {mode!r}; use 'linear' or 'step'")
+    edges = np.asarray(layout.band_edges_bin, dtype=np.float64)
+    centres = (edges[:-1] + edges[1:] - 1.0) / 2.0
+    bins = np.arange(layout.n_bins, dtype=np.float64)
+    eye = np.eye(layout.n_bands)
+    return np.stack([np.interp(bins, centres, eye[b]) for b in range(layout.n_bands)], axis=1)
+
+
+def profile_to_bins(profile_db: Tensor, layout: BandLayout, mode: str = "linear") -> Tensor:
+    """(batch, n_bands) dB -> (batch, n_bins) dB: linear interpolation between band centres
+    (constant beyond the first/last centre), or "step" (every bin takes its band's value)."""
+    matrix = torch.as_tensor(_interp_matrix_np(layout, mode), device=profile_db.device, dtype=profile_db.dtype)
+    return profile_db @ matrix.T
+
+
+def bins_to_bands_power(power: Tensor, layout: BandLayout) -> Tensor:
+    """Mean of a power over each band's bins: (..., n_bins) -> (..., n_bands)."""
+    matrix = torch.as_tensor(layout.band_matrix(), device=power.device, dtype=power.dtype)
+    return power @ matrix.T
+
+
+def power_to_db(power: Tensor) -> Tensor:
+    """10 log10, floored at POWER_FLOOR_DB (as the manifest profiles)."""
+    return 10.0 * torch.log10(power.clamp_min(_POWER_FLOOR))
+
+
+# --------------------------------------------------------------------------------------------------
+# blind noise estimate (baseline / prior)
+# --------------------------------------------------------------------------------------------------
+
+
+def _quantile_bias(q: float, dof1: bool) -> float:
+    """Ratio quantile/mean of a power bin: exponential (complex Gaussian bin) or chi2(1) (DC, Nyquist)."""
+    if dof1:
+        return 2.0 * float(torch.special.erfinv(torch.tensor(q, dtype=torch.float64))) ** 2
+    return -math.log1p(-q)
+
+
+def blind_noise_bins_db(power: Tensor, quantile: float = 0.1) -> Tensor:
+    """Per-bin noise power estimate from a (batch, channels, n_bins, frames) power density -> (batch, n_bins) dB.
+
+    The `quantile` of each bin over frames (an order statistic, k = floor(q (T-1)) + 1), divided by
+    the quantile/mean ratio of the bin's distribution under stationary Gaussian noise (exponential;
+    chi-square with one degree of freedom at DC and Nyquist), then averaged over channels.
+    Uses the order statistic's expected level k / (T + 1) for the correction.
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError("quantile must be in (0, 1)")
+    frames = power.shape[-1]
+    k = int(math.floor(quantile * (frames - 1))) + 1
+    q_eff = k / (frames + 1.0)
+    order = torch.kthvalue(power.detach(), k, dim=-1).values  # (B, C, F)
+    ratio = torch.full((power.shape[-2],), _quantile_bias(q_eff, False), dtype=power.dtype, device=power.device)
+    ratio[0] = ratio[-1] = _quantile_bias(q_eff, True)
+    mean_power = (order / ratio).mean(dim=1)  # (B, F)
+    return power_to_db(mean_power)
+
+
+def blind_noise_profile_db(audio: Tensor, layout: BandLayout, quantile: float = 0.1, spec: Tensor | None = None) -> Tensor:
+    """Classic blind estimate of the stationary noise's band profile -> (batch, n_bands) dB.
+
+    Quantile (minimum-statistics-like) tracking per bin over frames, bias-corrected for the
+    distribution of a noise-only bin (see `blind_noise_bins_db`), averaged in power over channels
+    and over each band's bins. Comparable to the manifest's `noise_profile_db`. A low quantile is
+    robust to signal present in up to ~(1 - 2q) of the frames of a bin; signal present in a fraction
+    p of the frames biases the estimate up by about -10 log10(1 - p) dB. Not differentiable (detached).
+    """
+    if spec is None:
+        spec = stft(audio, layout)
+    bins_db = blind_noise_bins_db(power_density(spec, layout), quantile)
+    return power_to_db(bins_to_bands_power(10.0 ** (bins_db / 10.0), layout))
+
+
+# --------------------------------------------------------------------------------------------------
+# gate internals (time-major layout: (frames, units, bins), units = batch [x channels if unlinked])
+# --------------------------------------------------------------------------------------------------
+
+
+class _Ballistics(torch.autograd.Function):
+    """Asymmetric one-pole smoother y[t] = a_t y[t-1] + (1 - a_t) x[t] over dim 0, with
+    a_t = a_up where x[t] > y[t-1] (rising) else a_down. Exact adjoint in backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y0: Tensor, a_up: Tensor, a_down: Tensor) -> Tensor:
+        out = torch.empty_like(x)
+        prev = y0
+        for t in range(x.shape[0]):
+            xt = x[t]
+            diff = prev - xt
+            prev = torch.addcmul(xt, torch.where(diff < 0, a_up, a_down), diff)
+            out[t] = prev
+        ctx.save_for_backward(x, out, y0, a_up, a_down)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        x, y, y0, a_up, a_down = ctx.saved_tensors
+        y_prev = torch.cat([y0.unsqueeze(0), y[:-1]], dim=0)
+        rising = x > y_prev
+        a = torch.where(rising, a_up, a_down)
+        # g[t] = dL/dy[t] including the recursion: g[t] = grad[t] + a[t+1] g[t+1]
+        g = torch.empty_like(grad_out)
+        acc = grad_out[-1]
+        g[-1] = acc
+        for t in range(x.shape[0] - 2, -1, -1):
+            acc = torch.addcmul(grad_out[t], a[t + 1], acc)
+            g[t] = acc
+        grad_x = (1.0 - a) * g
+        grad_a = g * (y_prev - x)
+        grad_up = grad_down = None
+        if ctx.needs_input_grad[2]:
+            grad_up = torch.where(rising, grad_a, 0.0).sum(0)
+        if ctx.needs_input_grad[3]:
+            grad_down = torch.where(rising, 0.0, grad_a).sum(0)
+        return grad_x, a[0] * g[0], grad_up, grad_down
+
+
+def one_pole_coefficient(time_ms: Tensor, layout: BandLayout) -> Tensor:
+    """a = exp(-hop / (sample_rate * tau)): the per-frame pole of a one-pole with time constant tau."""
+    return torch.exp(-(layout.hop * 1000.0 / layout.sample_rate) / time_ms)
+
+
+def gate_ballistics(gain_db: Tensor, attack_ms: Tensor, release_ms: Tensor, layout: BandLayout,
+                    state: Tensor | None = None) -> Tensor:
+    """Attack/release smoothing over frames of a (frames, units, bins) dB gain; attack/release (units, 1).
+
+    `state` (units, bins) is the smoother's output at the previous frame (streaming); None starts
+    from the first frame's value.
+    """
+    frames, units, bins = gain_db.shape
+    a_up = one_pole_coefficient(attack_ms, layout).expand(units, bins).reshape(-1)
+    a_down = one_pole_coefficient(release_ms, layout).expand(units, bins).reshape(-1)
+    x = gain_db.reshape(frames, units * bins)
+    y0 = x[0] if state is None else state.reshape(units * bins)
+    return _Ballistics.apply(x, y0, a_up, a_down).reshape(frames, units, bins)
+
+
+def _smooth_121(x: Tensor, dim: int) -> Tensor:
+    """[1, 2, 1] / 4 along `dim` with replicated edges."""
+    n = x.shape[dim]
+    if n == 1:
+        return x
+    first, last = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
+    padded = torch.cat([first, x, last], dim=dim)
+    return 0.5 * x + 0.25 * (padded.narrow(dim, 0, n) + padded.narrow(dim, 2, n))
+
+
+def detector_power(spec: Tensor, layout: BandLayout, link_channels: bool = True) -> Tensor:
+    """(batch, channels, bins, frames) complex -> (frames, units, bins) unsmoothed power density."""
+    power = power_density(spec, layout)
+    if link_channels:
+        power = power.mean(dim=1)
+    else:
+        power = power.reshape(-1, power.shape[-2], power.shape[-1])
+    return power.permute(2, 0, 1)
+
+
+def smooth_detector(power: Tensor) -> Tensor:
+    """Fixed 3x3 binomial smoothing over (frames, bins) of a (frames, units, bins) power."""
+    return _smooth_121(_smooth_121(power, 0), 2)
+
+
+def static_gain_db(level_db: Tensor, threshold_bins_db: Tensor, reduction_db: Tensor, knee_db: Tensor) -> Tensor:
+    """Soft-knee gate curve: 0 dB well above threshold, -reduction_db well below.
+
+    level_db (frames, units, bins); threshold_bins_db (units, bins); reduction/knee (units, 1).
+    """
+    tau = knee_db / (2.0 * _LN9)
+    return -reduction_db * torch.sigmoid((threshold_bins_db - level_db) / tau)
+
+
+def frequency_smoothing(gain_db: Tensor, sigma_hz: Tensor, layout: BandLayout) -> Tensor:
+    """Gaussian smoothing over bins of a (frames, units, bins) gain; sigma_hz (units, 1)."""
+    bin_hz = layout.sample_rate / layout.n_fft
+    sigma_bins = sigma_hz.reshape(-1) / bin_hz
+    max_sigma = float(sigma_bins.detach().max()) if sigma_bins.numel() else 0.0
+    half = int(math.ceil(_KERNEL_SPAN_SIGMAS * math.sqrt(max_sigma**2 + _MIN_KERNEL_SIGMA_BINS**2)))
+    half = max(1, min(half, gain_db.shape[-1] - 1)) if gain_db.shape[-1] > 1 else 0
+    if half == 0:
+        return gain_db
+    offsets = torch.arange(-half, half + 1, device=gain_db.device, dtype=gain_db.dtype)
+    var = sigma_bins.square() + _MIN_KERNEL_SIGMA_BINS**2
+    kernel = torch.exp(-0.5 * offsets.square() / var[:, None])  # (units, K)
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)
+    padded = F.pad(gain_db, (half, half), mode="replicate")  # (frames, units, bins + 2 half)
+    windows = padded.unfold(-1, 2 * half + 1, 1)  # (frames, units, bins, K)
+    return (windows @ kernel.unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass
+class _GateParams:
+    threshold_bins_db: Tensor  # (units, bins)
+    reduction_db: Tensor  # (units, 1)
+    knee_db: Tensor
+    attack_ms: Tensor
+    release_ms: Tensor
+    freq_smooth_hz: Tensor
+
+
+def _gate_params(controls: Mapping[str, Tensor], batch: int, units_per_item: int, layout: BandLayout,
+                 interpolation: str, device, dtype) -> _GateParams:
+    unknown = set(controls) - set(SPECS)
+    if unknown:
+        raise KeyError(f"unknown controls {sorted(unknown)}; known: {CONTROL_NAMES}")
+    if "noise_profile_db" not in controls:
+        raise KeyError("spectral_gate needs controls['noise_profile_db'] (batch, n_bands)")
+    full = {}
+    for s in CONTROL_SPECS:
+        width = layout.n_bands if s.per_band else 1
+        value = controls.get(s.name, s.default)
+        t = _as_batch(value, batch, width, device, dtype)
+        if units_per_item > 1:
+            t = t.repeat_interleave(units_per_item, dim=0)
+        full[s.name] = t
+    threshold = profile_to_bins(full["noise_profile_db"], layout, interpolation) + full["threshold_db"]
+    return _GateParams(threshold, full["reduction_db"], full["knee_db"], full["attack_ms"], full["release_ms"],
+                       full["freq_smooth_hz"])
+
+
+def _gain_from_detector(smoothed_power: Tensor, p: _GateParams, layout: BandLayout, state: Tensor | None) -> Tensor:
+    gain = static_gain_db(power_to_db(smoothed_power), p.threshold_bins_db, p.reduction_db, p.knee_db)
+    gain = gate_ballistics(gain, p.attack_ms, p.release_ms, layout, state)
+    return gain
+
+
+def _apply_gain(spec: Tensor, gain_db: Tensor, link_channels: bool) -> Tensor:
+    """spec (B, C, F, T); gain_db (T, units, F) -> gated spec."""
+    batch, channels, bins, frames = spec.shape
+    gain = torch.exp(gain_db * (math.log(10.0) / 20.0)).permute(1, 2, 0)  # (units, F, T)
+    gain = gain.unsqueeze(1) if link_channels else gain.reshape(batch, channels, bins, frames)
+    return spec * gain
+
+
+# --------------------------------------------------------------------------------------------------
+# public gate
+# --------------------------------------------------------------------------------------------------
+
+
+def spectral_gate(
+    audio: Tensor,
+    controls: Mapping[str, Tensor],
+    layout: BandLayout,
+    *,
+    spec: Tensor | None = None,
+    link_channels: bool = True,
+    interpolation: str = "linear",
+    return_gain: bool = False,
+):
+    """Denoise (batch, channels, samples) audio with a spectral gate -> same shape.
+
+    controls: dict name -> tensor in units, (batch, 1) scalars and (batch, n_bands)
+    `noise_profile_db` (see `CONTROL_SPECS`; missing scalars take their defaults, floats broadcast).
+    spec: the `stft(audio, layout)` if already computed (shared with the controller).
+    link_channels: one gain for all channels from the channel-mean power (default) or a gate per channel.
+    return_gain: also return the applied gain in dB, (batch, units, n_bins, frames) with units = 1 if linked.
+    """
+    batch, channels, samples = audio.shape
+    if spec is None:
+        spec = stft(audio, layout)
+    units_per_item = 1 if link_channels else channels
+    params = _gate_params(controls, batch, units_per_item, layout, interpolation, audio.device, audio.dtype)
+    power = smooth_detector(detector_power(spec, layout, link_channels))
+    gain_db = _gain_from_detector(power, params, layout, None)
+    gain_db = frequency_smoothing(gain_db, params.freq_smooth_hz, layout)
+    out = istft(_apply_gain(spec, gain_db, link_channels), layout, samples)
+    if return_gain:
+        units = 1 if link_channels else channels
+        return out, gain_db.permute(1, 2, 0).reshape(batch, units, layout.n_bins, -1)
+    return out
+
+
+def spectral_gate_normalized(audio: Tensor, normalized: Mapping[str, Tensor], layout: BandLayout, **kwargs):
+    """`spectral_gate` with controls given in (0, 1) (mapped to units by `CONTROL_SPECS`)."""
+    return spectral_gate(audio, denormalize_controls(normalized), layout, **kwargs)
+
+
+@torch.no_grad()
+def denoise_long(
+    audio: Tensor,
+    controls: Mapping[str, Tensor],
+    layout: BandLayout,
+    block_s: float = 10.0,
+    *,
+    link_channels: bool = True,
+    interpolation: str = "linear",
+) -> Tensor:
+    """Streaming `spectral_gate` for long signals, with memory bounded by the block size.
+
+    The signal is processed in blocks of whole STFT frames (about `block_s` seconds). Every state is
+    carried exactly across blocks: each block computes its frames from the (reflect-padded) input
+    plus one context frame each side for the detector's time smoothing, continues the ballistics
+    from the previous block's last gain, and overlap-adds its synthesis frames into the output, which
+    is normalized by the window envelope as `torch.istft` does. The result equals the one-shot
+    `spectral_gate` up to float rounding (~1e-6). Only the input and output (plus one block of
+    spectra) are held in memory. No gradients.
+    """
+    batch, channels, samples = audio.shape
+    n_fft, hop, half = layout.n_fft, layout.hop, layout.n_fft // 2
+    total = n_frames(samples, layout)
+    block = max(1, int(round(block_s * layout.sample_rate / hop)))
+    units_per_item = 1 if link_channels else channels
+    params = _gate_params(controls, batch, units_per_item, layout, interpolation, audio.device, audio.dtype)
+    window = hann_window(layout, audio.device, audio.dtype)
+    flat = audio.reshape(batch * channels, samples)
+    padded = F.pad(flat.unsqueeze(1), (half, half), mode=_pad_mode(samples, layout)).squeeze(1)
+    out = torch.zeros(batch * channels, samples + 2 * half, device=audio.device, dtype=audio.dtype)
+    envelope = torch.zeros(samples + 2 * half, device=audio.device, dtype=audio.dtype)
+    state = None
+    for f0 in range(0, total, block):
+        f1 = min(f0 + block, total)
+        e0, e1 = max(f0 - 1, 0), min(f1 + 1, total)
+        chunk = padded[:, e0 * hop:(e1 - 1) * hop + n_fft]
+        spec = torch.stft(chunk, n_fft, hop, n_fft, window=window, center=False, normalized=False,
+                          onesided=True, return_complex=True)  # (B*C, F, e1 - e0)
+        spec = spec.reshape(batch, channels, spec.shape[-2], spec.shape[-1])
+        power = smooth_detector(detector_power(spec, layout, link_channels))[f0 - e0:f0 - e0 + (f1 - f0)]
+        gain_db = _gain_from_detector(power, params, layout, state)
+        state = gain_db[-1]
+        gain_db = frequency_smoothing(gain_db, params.freq_smooth_hz, layout)
+        gated = _apply_gain(spec[..., f0 - e0:f0 - e0 + (f1 - f0)], gain_db, link_channels)
+        frames = torch.fft.irfft(gated.reshape(batch * channels, layout.n_bins, -1), n=n_fft, dim=1)
+        frames = frames * window[:, None]
+        span = (f1 - f0 - 1) * hop + n_fft
+        out[:, f0 * hop:f0 * hop + span] += F.fold(frames, (1, span), (1, n_fft), stride=(1, hop)).reshape(
+            batch * channels, span)
+        env = F.fold(window.square()[None, :, None].expand(1, n_fft, f1 - f0), (1, span), (1, n_fft), stride=(1, hop))
+        envelope[f0 * hop:f0 * hop + span] += env.reshape(span)
+    result = out[:, half:half + samples] / envelope[half:half + samples].clamp_min(1e-11)
+    return result.reshape(batch, channels, samples)
+
+
+def dsp_macs_per_second(layout: BandLayout, channels: int = 1, freq_smooth_hz: float | None = None,
+                        link_channels: bool = True) -> dict[str, float]:
+    """Analytic multiply-accumulates per second of audio of `spectral_gate` (one MAC per multiply-add;
+    comparisons, exp/log/sigmoid counted as one each).
+
+    Real FFT of size N ~ N log2 N MACs (half-size complex radix-2). `freq_smooth_hz` sets the kernel
+    length (default: the spec's default).
+    """
+    frames_s = layout.sample_rate / layout.hop
+    n, bins = layout.n_fft, layout.n_bins
+    units = 1 if link_channels else channels
+    sigma = SPECS["freq_smooth_hz"].default if freq_smooth_hz is None else freq_smooth_hz
+    sigma_bins = sigma / (layout.sample_rate / n)
+    taps = 2 * int(math.ceil(_KERNEL_SPAN_SIGMAS * math.sqrt(sigma_bins**2 + _MIN_KERNEL_SIGMA_BINS**2))) + 1
+    fft = n * math.log2(n) + n  # transform + windowing
+    stft_macs = channels * frames_s * fft
+    istft_macs = channels * frames_s * (fft + n)  # + overlap-add
+    per_bin = 3 * channels / units + 6 + 1 + 3 + 3 + taps + 1  # power, 3x3 smoothing, log, curve, ballistics, kernel, exp
+    gate_macs = units * frames_s * bins * per_bin + channels * frames_s * bins * 2  # + complex gain
+    return {"stft": stft_macs, "gate": gate_macs, "istft": istft_macs, "total": stft_macs + gate_macs + istft_macs}
