@@ -34,6 +34,7 @@ BANDWIDTH_CLIFF_DB = 30.0
 BANDWIDTH_CLIFF_SPAN_OCT = 1 / 6
 BANDWIDTH_EDGE_DB = 3.0
 _BANDWIDTH_REFERENCE_MIN_HZ = 20.0
+_BANDWIDTH_FRAMES_PER_BATCH = 256
 
 
 def _as_2d(audio: np.ndarray) -> np.ndarray:
@@ -63,7 +64,8 @@ def frame_energies(audio: np.ndarray, hop_samples: int) -> np.ndarray:
 
     n_frames = ceil(samples / hop_samples); the last frame may be partial.
     """
-    power = np.square(_as_2d(audio)).sum(axis=0)
+    audio = _as_2d(audio)
+    power = np.einsum("cn,cn->n", audio, audio)
     n_frames = -(-power.size // hop_samples)
     power = np.pad(power, (0, n_frames * hop_samples - power.size))
     return power.reshape(n_frames, hop_samples).sum(axis=1)
@@ -80,11 +82,16 @@ def activity_mask(audio: np.ndarray, sample_rate: float, hop_s: float = ACTIVITY
     """
     audio = _as_2d(audio)
     hop = _hop_samples(sample_rate, hop_s)
-    energy = frame_energies(audio, hop)
-    lengths = np.full(energy.size, hop)
+    return _mask_from_energies(frame_energies(audio, hop), audio.shape, hop)
+
+
+def _mask_from_energies(energy: np.ndarray, shape: tuple[int, int], hop_samples: int) -> np.ndarray:
+    """`activity_mask` from the `frame_energies` of audio shaped `shape` = (channels, samples)."""
+    channels, samples = shape
+    lengths = np.full(energy.size, hop_samples)
     if energy.size:
-        lengths[-1] = audio.shape[1] - hop * (energy.size - 1)
-    mean_square = energy / (lengths * audio.shape[0])
+        lengths[-1] = samples - hop_samples * (energy.size - 1)
+    mean_square = energy / (lengths * channels)
     sounding = mean_square > 0
     if not sounding.any():
         return sounding
@@ -190,9 +197,11 @@ def _energies(clean: np.ndarray, noise: np.ndarray, sample_rate: float, definiti
     """(clean, noise) sums of squares over the clean's active frames ("active") or everything ("rms")."""
     if definition == "rms":
         return float(np.square(_as_2d(clean)).sum()), float(np.square(_as_2d(noise)).sum())
+    clean = _as_2d(clean)
     hop = _hop_samples(sample_rate, ACTIVITY_HOP_S)
-    mask = activity_mask(clean, sample_rate) if active_mask is None else np.asarray(active_mask, dtype=bool)
-    return float(frame_energies(clean, hop)[mask].sum()), float(frame_energies(noise, hop)[mask].sum())
+    clean_frames = frame_energies(clean, hop)
+    mask = _mask_from_energies(clean_frames, clean.shape, hop) if active_mask is None else np.asarray(active_mask, dtype=bool)
+    return float(clean_frames[mask].sum()), float(frame_energies(noise, hop)[mask].sum())
 
 
 def snr_db(clean: np.ndarray, noise: np.ndarray, sample_rate: float, definition: str,
@@ -222,7 +231,8 @@ def _loudness_gain(clean: np.ndarray, noise: np.ndarray, sample_rate: float, tar
     """Linear noise gain giving loudness(clean) - loudness(gain * noise) = target_db.
 
     Loudness shifts 1:1 with gain unless a block crosses the -70 LUFS absolute gate; the gain is
-    corrected on the noise's block powers until the gated loudness hits the target.
+    corrected on the noise's block powers until the gated loudness hits the target (at most
+    _LOUDNESS_MAX_CORRECTIONS times: a block landing exactly on a gate can leave a tiny residual).
     """
     clean_lufs = integrated_loudness_lufs(clean, sample_rate)
     if clean_lufs == -np.inf:
@@ -280,6 +290,21 @@ def _octave_smoothed_db(power: np.ndarray, width_oct: float) -> np.ndarray:
         return 10.0 * np.log10((cumulative[high + 1] - cumulative[low]) / (high + 1 - low))
 
 
+def _long_term_spectrum(audio: np.ndarray, n_fft: int) -> np.ndarray:
+    """(n_fft // 2 + 1,) unscaled Welch power spectrum, averaged over frames and channels.
+
+    Hann frames of `n_fft` samples, 50 % overlap, mean removed; transformed in batches to bound memory.
+    """
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[:, :: max(1, n_fft // 2)]
+    window = scipy.signal.get_window("hann", n_fft)
+    total = np.zeros(n_fft // 2 + 1)
+    for start in range(0, frames.shape[1], _BANDWIDTH_FRAMES_PER_BATCH):
+        batch = frames[:, start:start + _BANDWIDTH_FRAMES_PER_BATCH]
+        spectrum = np.fft.rfft((batch - batch.mean(axis=-1, keepdims=True)) * window, axis=-1)
+        total += np.square(np.abs(spectrum)).sum(axis=(0, 1))
+    return total / (frames.shape[0] * frames.shape[1])
+
+
 def bandwidth_hz(audio: np.ndarray, sample_rate: float) -> float:
     """Effective bandwidth in Hz: the frequency above which the audio has essentially no content.
 
@@ -295,9 +320,9 @@ def bandwidth_hz(audio: np.ndarray, sample_rate: float) -> float:
     Returns 0.0 for digital silence. Gain invariant.
     """
     audio = _as_2d(audio)
-    nperseg = min(BANDWIDTH_NFFT, audio.shape[1])
-    freqs_hz, power = scipy.signal.welch(audio, fs=sample_rate, nperseg=nperseg, detrend=False, axis=-1)
-    power = power.mean(axis=0)
+    n_fft = min(BANDWIDTH_NFFT, audio.shape[1])
+    power = _long_term_spectrum(audio, n_fft)
+    freqs_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     if not power.any():
         return 0.0
     level_db = _octave_smoothed_db(power, BANDWIDTH_SMOOTHING_OCT)

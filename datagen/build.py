@@ -138,7 +138,7 @@ def dask_client(workers: int, threads_per_worker: int, scheduler: str) -> Iterat
         return
     n_workers = workers or os.cpu_count() or 1
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from manifests.io import ManifestError, join, read_manifest
+from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest
 
+from .audit import AuditError
 from .build import BuildError, band_layout_of, build, dask_client, prepare_output, run_index
 from .config import BuildConfig, ConfigError, config_from_table, demo_config, load_config
 from .mix import MixError
@@ -102,6 +103,56 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0 if same or overrides else 1
 
 
+def _emit(text: str, output: str | None) -> None:
+    """Print a report, or write it to `output` (local path or fsspec URL)."""
+    if output:
+        atomic_write_bytes(output, text.encode("utf-8"))
+        print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit as audit_mod
+
+    result = audit_mod.audit(args.out, by=args.by, snr_tolerance_db=args.snr_tolerance_db, limit=args.limit)
+    if args.format == "html":
+        path, pngs = audit_mod.write_html(result, args.output)
+        print(f"wrote {path} and {len(pngs)} PNG plots next to it (also embedded in the page)")
+    else:
+        render = {"table": audit_mod.render_text, "markdown": audit_mod.render_markdown}.get(args.format)
+        _emit(render(result, args.limit) if render else audit_mod.render_json(result), args.output)
+    if result.failed and (args.format == "html" or args.output):
+        for leak in result.leaks:
+            print(f"leak: {leak.key} {leak.value} in splits {', '.join(f'{s} ({n})' for s, n in sorted(leak.splits.items()))}", file=sys.stderr)
+        for problem in result.missing:
+            print(f"missing: {problem}", file=sys.stderr)
+    print(f"audit: {audit_mod.status_line(result)}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from . import verify as verify_mod
+
+    report = verify_mod.verify(args.out, workers=args.workers or 0, scheduler=args.scheduler, progress=not args.no_progress,
+                               max_member_bytes=int(args.max_member_mb * 2**20))
+    if args.format == "json":
+        sys.stdout.write(verify_mod.render_json(report))
+    else:
+        sys.stdout.write(verify_mod.render_text(report, args.max_problems))
+    return 0 if report.ok else 1
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from . import compare
+
+    diff = compare.diff_builds(args.out_a, args.out_b)
+    text = {"table": lambda: compare.render_text(diff, args.all), "markdown": lambda: compare.render_markdown(diff, args.all),
+            "json": lambda: compare.render_json(diff)}[args.format]()
+    _emit(text, args.output)
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datagen", description="Synthesize (noisy, clean) corpora of speech and music mixed with stationary noise.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +180,36 @@ def make_parser() -> argparse.ArgumentParser:
     render.add_argument("--clean-start-s", type=float, help="excerpt start in the clean recording, s")
     render.add_argument("--noise-start-s", type=float, help="excerpt start in the noise recording, s")
     render.set_defaults(func=cmd_render)
+
+    audit = sub.add_parser("audit", help="what a build holds: hours per split/source/corpus/noise type, SNR and loudness distributions, "
+                                         "stationarity, group coverage, leakage between splits (exit 1 on leakage or missing examples)")
+    audit.add_argument("out", help="build folder")
+    audit.add_argument("--by", default="split,source_type,corpus,noise_type",
+                       help="comma-separated examples-manifest columns of the counts table (aliases: corpus=clean_corpus, noise=noise_corpus, "
+                            "group=group_key; default: %(default)s)")
+    audit.add_argument("--format", choices=["table", "markdown", "html", "json"], default="table",
+                       help="table (terminal), markdown, json, or html: a self-contained page with PNG plots (default: %(default)s)")
+    audit.add_argument("-o", "--output", help="write the report to this file (default: stdout; html: OUT/audit/report.html, PNGs next to it)")
+    audit.add_argument("--snr-tolerance-db", type=float, default=0.1, help="|measured - target SNR| above this is reported (default: %(default)s)")
+    audit.add_argument("--limit", type=int, default=20, help="rows shown of long lists in table/markdown output (default: %(default)s)")
+    audit.set_defaults(func=cmd_audit)
+
+    verify = sub.add_parser("verify", help="check every manifest row against the shards (location, checksum, decoding) and every shard "
+                                           "against the manifest (orphans); exit 1 listing what is wrong")
+    verify.add_argument("out", help="build folder")
+    verify.add_argument("--format", choices=["table", "json"], default="table", help="summary and problem list, or JSON (default: %(default)s)")
+    verify.add_argument("--max-problems", type=int, default=100, help="problems listed in table output (default: %(default)s)")
+    verify.add_argument("--max-member-mb", type=float, default=64.0, help="members larger than this are reported, never read (default: %(default)s)")
+    _add_cluster_args(verify)
+    verify.set_defaults(func=cmd_verify)
+
+    diff = sub.add_parser("diff", help="compare the composition (counts, hours, distributions, config) of two builds")
+    diff.add_argument("out_a", help="build folder A (before)")
+    diff.add_argument("out_b", help="build folder B (after)")
+    diff.add_argument("--format", choices=["table", "markdown", "json"], default="table", help="(default: %(default)s)")
+    diff.add_argument("--all", action="store_true", help="also list unchanged rows")
+    diff.add_argument("-o", "--output", help="write the report to this file (default: stdout)")
+    diff.set_defaults(func=cmd_diff)
     return parser
 
 
@@ -136,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ManifestError, PlanError, BuildError, MixError) as exc:
+    except (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError) as exc:
         print(f"datagen: error: {exc}", file=sys.stderr)
         return 2
 

@@ -96,6 +96,8 @@ def mix(
         noisy_q, clean_q, noise_q, ceiling_gain = _stage(levelled, noise * noise_gain, ceiling, audio_format)
         clean_out, noise_out = dequantize(clean_q, audio_format), dequantize(noise_q, audio_format)
         measured = snr_db(clean_out, noise_out, sample_rate, snr_definition)
+        if not np.isfinite(measured):
+            raise MixError(f"the noise at {snr_target_db:.1f} dB SNR rounds to silence in {audio_format}: use a higher-resolution format or a lower SNR")
         error_db = measured - snr_target_db
         if abs(error_db) <= SNR_TOLERANCE_DB:
             break

@@ -127,7 +127,9 @@ def probe(source: SourceFile, min_duration_s: float) -> dict:
     try:
         audio, sample_rate = read_audio(source.path)
     except Exception as exc:  # any decoder failure is a property of the file, reported per file
-        return {**row, "error": f"unreadable: {type(exc).__name__}: {exc}".strip()}
+        # libsndfile's own text, not str(exc): that names the in-memory file object, which differs per process
+        detail = getattr(exc, "error_string", None) or str(exc)
+        return {**row, "error": f"unreadable: {type(exc).__name__}: {detail}".strip()}
     frames = audio.shape[1]
     row.update(sample_rate=sample_rate, channels=audio.shape[0], frames=frames, duration_s=frames / sample_rate)
     if frames == 0:

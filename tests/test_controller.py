@@ -1,0 +1,154 @@
+"""Tests of the neural controller (training/controller.py)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import lfilter
+
+from manifests.bands import band_profile_db, erb_layout
+from training import dsp
+from training.controller import (
+    Controller,
+    Denoiser,
+    analysis_excerpts,
+    count_parameters,
+    estimate_macs_per_second,
+)
+
+torch.set_num_threads(1)
+
+SR = 48000
+LAYOUT = erb_layout(SR)
+
+
+def make_batch(batch: int, channels: int, seconds: float, seed: int):
+    """Dense 'music' (sustained random chords) + coloured stationary noise; -> noisy, clean, true profile."""
+    rng = np.random.default_rng(seed)
+    samples = int(seconds * SR)
+    t = np.arange(samples) / SR
+    noisy, clean, profiles = [], [], []
+    for _ in range(batch):
+        sig = np.zeros(samples)
+        for _ in range(4):
+            f0 = rng.uniform(80, 1000)
+            sig += sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.3)) / k**1.5
+                       for k in range(1, 12) if f0 * k < SR / 2)
+        sig *= 0.05 * (1 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t))
+        pole = rng.uniform(0.0, 0.97)
+        noise = lfilter([1.0], [1.0, -pole], rng.standard_normal((channels, samples)), axis=-1)
+        noise *= 10 ** (rng.uniform(-45, -25) / 20) / noise.std()
+        c = np.tile(sig, (channels, 1)).astype(np.float32)
+        n = noise.astype(np.float32)
+        noisy.append(c + n)
+        clean.append(c)
+        profiles.append(band_profile_db(n, LAYOUT))
+    return torch.from_numpy(np.stack(noisy)), torch.from_numpy(np.stack(clean)), torch.from_numpy(np.stack(profiles))
+
+
+def test_parameter_count():
+    controller = Controller(LAYOUT)
+    n = count_parameters(controller)
+    assert 100_000 < n < 1_000_000, n
+
+
+@pytest.mark.parametrize("channels,samples", [(1, SR), (2, SR + 333), (1, 777), (3, 12_345)])
+def test_outputs_within_the_table(channels, samples):
+    torch.manual_seed(0)
+    controller = Controller(LAYOUT)
+    audio = torch.randn(2, channels, samples) * 0.05
+    controls, normalized = controller(audio, return_normalized=True)
+    assert set(controls) == set(dsp.CONTROL_NAMES) == set(normalized)
+    for spec in dsp.CONTROL_SPECS:
+        width = LAYOUT.n_bands if spec.per_band else 1
+        value, u = controls[spec.name], normalized[spec.name]
+        assert value.shape == u.shape == (2, width)
+        assert torch.isfinite(value).all()
+        assert (u > 0).all() and (u < 1).all()
+        assert (value >= spec.min - 1e-3).all() and (value <= spec.max + 1e-3).all(), spec.name
+
+
+def test_untrained_controller_outputs_prior_and_defaults():
+    controller = Controller(LAYOUT)
+    noisy, _, _ = make_batch(2, 1, 1.0, seed=1)
+    controls = controller(noisy)
+    prior = controller.prior_profile_db(noisy)
+    assert (controls["noise_profile_db"] - prior).abs().max() < 1.0
+    for name in dsp.SCALAR_CONTROL_NAMES:
+        default = dsp.SPECS[name].default
+        assert torch.allclose(controls[name], torch.full_like(controls[name], default), rtol=0.02, atol=0.05), name
+
+
+def test_denoiser_shapes_and_gradient_reaches_every_parameter():
+    torch.manual_seed(0)
+    controller = Controller(LAYOUT)
+    denoiser = Denoiser(controller)
+    for channels in (1, 2):
+        noisy, clean, _ = make_batch(2, channels, 0.5, seed=2)
+        noisy = noisy[..., :-11]  # odd length
+        clean = clean[..., :-11]
+        out, controls = denoiser(noisy)
+        assert out.shape == noisy.shape
+        controller.zero_grad()
+        (out - clean).square().mean().backward()
+        grads = {name: p.grad for name, p in controller.named_parameters()}
+        assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+        assert all(g.abs().sum() > 0 for g in grads.values()), [n for n, g in grads.items() if g.abs().sum() == 0]
+
+
+def test_quick_overfit_reduces_profile_error():
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    controller = Controller(LAYOUT)
+    noisy, _, truth = make_batch(4, 1, 1.0, seed=3)
+    spec = dsp.stft(noisy, LAYOUT)  # fixed batch: compute the analysis once
+    optimizer = torch.optim.Adam(controller.parameters(), lr=3e-3)
+    errors = []
+    for _ in range(40):
+        profile = controller(noisy, spec=spec)["noise_profile_db"]
+        loss = (profile - truth).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        errors.append(loss.item() ** 0.5)
+    assert errors[-1] < 0.5 * errors[0], errors
+    assert time.perf_counter() - start < 10.0
+
+
+def test_long_input_uses_excerpts_and_streaming():
+    audio = torch.arange(100 * 10, dtype=torch.float32).reshape(1, 1, -1)
+    short = analysis_excerpts(audio, 10, max_analysis_s=200.0)
+    assert short is audio
+    ex = analysis_excerpts(audio, 10, max_analysis_s=30.0, excerpt_s=10.0)
+    assert ex.shape[-1] == 300 and ex[0, 0, 0] == 0 and ex[0, 0, -1] == 999
+    controller = Controller(LAYOUT, max_analysis_s=2.0, excerpt_s=1.0)
+    denoiser = Denoiser(controller)
+    noisy, _, _ = make_batch(1, 2, 5.0, seed=4)
+    out, controls = denoiser.denoise(noisy, block_s=1.5)
+    assert out.shape == noisy.shape and torch.isfinite(out).all()
+    reference = dsp.spectral_gate(noisy, controls, LAYOUT)
+    assert (out - reference).abs().max() < 1e-5
+
+
+def test_cost_estimate():
+    controller = Controller(LAYOUT)
+    macs = estimate_macs_per_second(controller, channels=1, seconds=2.0)
+    assert macs["total"] == pytest.approx(sum(v for k, v in macs.items() if k != "total"))
+    assert 1e6 < macs["total"] < 1e9
+
+
+def test_state_dict_round_trip():
+    a, b = Controller(LAYOUT), Controller(LAYOUT)
+    b.load_state_dict(a.state_dict())
+    audio = torch.randn(1, 1, SR // 2) * 0.1
+    assert all(torch.equal(a(audio)[k], b(audio)[k]) for k in dsp.CONTROL_NAMES)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_runs_on_cuda():
+    denoiser = Denoiser(Controller(LAYOUT)).cuda()
+    audio = torch.randn(2, 2, SR, device="cuda") * 0.1
+    out, controls = denoiser(audio)
+    assert out.device.type == "cuda" and all(v.device.type == "cuda" for v in controls.values())
