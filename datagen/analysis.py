@@ -66,9 +66,11 @@ def frame_energies(audio: np.ndarray, hop_samples: int) -> np.ndarray:
     """
     audio = _as_2d(audio)
     power = np.einsum("cn,cn->n", audio, audio)
-    n_frames = -(-power.size // hop_samples)
-    power = np.pad(power, (0, n_frames * hop_samples - power.size))
-    return power.reshape(n_frames, hop_samples).sum(axis=1)
+    whole = power.size // hop_samples
+    energies = power[: whole * hop_samples].reshape(whole, hop_samples).sum(axis=1)
+    if whole * hop_samples < power.size:
+        energies = np.append(energies, power[whole * hop_samples :].sum())
+    return energies
 
 
 def activity_mask(audio: np.ndarray, sample_rate: float, hop_s: float = ACTIVITY_HOP_S) -> np.ndarray:

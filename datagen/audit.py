@@ -210,9 +210,20 @@ def _edges(values: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
     return np.linspace(lo, hi, bins + 1)
 
 
-def _distribution(dimension: str, group: str, metric: str, values: np.ndarray, edges: np.ndarray) -> Distribution:
+def _bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Histogram bin of each value for uniform `edges` (last bin closed, like np.histogram); -1: not finite or outside."""
+    n = len(edges) - 1
+    with np.errstate(invalid="ignore"):
+        scaled = (values - edges[0]) / (edges[-1] - edges[0]) * n
+        inside = np.isfinite(scaled) & (scaled >= 0) & (scaled <= n)
+    return np.where(inside, np.minimum(np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0).astype(np.int64), n - 1), -1)
+
+
+def _distribution(dimension: str, group: str, metric: str, values: np.ndarray, edges: np.ndarray, bins: np.ndarray | None = None) -> Distribution:
+    """Statistics of the finite `values`; `bins`: their precomputed `_bin_index` (saves a pass on large groups)."""
     finite = values[np.isfinite(values)]
-    counts = np.histogram(finite, bins=edges)[0] if finite.size else np.zeros(len(edges) - 1, dtype=int)
+    bins = _bin_index(values, edges) if bins is None else bins
+    counts = np.bincount(bins[bins >= 0], minlength=len(edges) - 1)
     if finite.size:
         pcts = np.percentile(finite, PERCENTILES)
         stats = dict(mean=float(finite.mean()), std=float(finite.std()), min=float(finite.min()), max=float(finite.max()),
@@ -265,10 +276,11 @@ def _distributions(table: pa.Table) -> list[Distribution]:
     values["snr_error_db"] = values["snr_measured_db"] - _floats(table, "snr_target_db")
     values = {m: values[m] for m in METRICS}
     edges = {m: _edges(v) for m, v in values.items()}
-    result = [_distribution("all", "all", m, v, edges[m]) for m, v in values.items()]
+    bins = {m: _bin_index(v, edges[m]) for m, v in values.items()}
+    result = [_distribution("all", "all", m, v, edges[m], bins[m]) for m, v in values.items()]
     for dimension in DIMENSIONS:
         for group, index in _grouped_indices(_labels(table, dimension)):
-            result.extend(_distribution(dimension, group, m, v[index], edges[m]) for m, v in values.items())
+            result.extend(_distribution(dimension, group, m, v[index], edges[m], bins[m][index]) for m, v in values.items())
     return result
 
 
@@ -414,16 +426,20 @@ def _missing(table: pa.Table, sources: list[dict], expected: dict[str, int], lim
         problems.append(f"duplicate example ids ({len(dupes)}): {listed(sorted(dupes))}")
     splits = table.column("split")
     indexes = table.column("index")
-    for split, index in _grouped_indices(pc.fill_null(splits, NONE_LABEL)):
-        present = np.unique(pc.fill_null(indexes, -1).to_numpy()[index])
+    all_indexes = pc.fill_null(indexes, -1).to_numpy()
+    for split, rows in _grouped_indices(pc.fill_null(splits, NONE_LABEL)):
+        index = all_indexes[rows]
         want = expected.get(split)
         if want is None and expected:
             problems.append(f"split '{split}' ({index.size} examples) is not one the build was configured with ({', '.join(sorted(expected))})")
             continue
         if want is None:
-            want = int(present.max()) + 1 if present.size else 0
-        absent = np.setdiff1d(np.arange(want), present)
-        extra = present[(present < 0) | (present >= want)]
+            want = int(index.max()) + 1 if index.size else 0
+        inside = (index >= 0) & (index < want)
+        seen = np.zeros(want, dtype=bool)
+        seen[index[inside]] = True
+        absent = np.flatnonzero(~seen)
+        extra = np.unique(index[~inside])
         if absent.size:
             problems.append(f"split '{split}': {absent.size} of {want} examples missing from the manifest: "
                             f"{listed([f'{split}-{i:08d}' for i in absent.tolist()])}")
@@ -524,8 +540,8 @@ def fmt(value: Any, digits: int = 2) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(fmt(v, digits) for v in value) or "-"
+    if isinstance(value, (list, tuple)):  # distinct values (rates, formats): no thousands separators
+        return ", ".join(str(v) if isinstance(v, (int, np.integer)) else fmt(v, digits) for v in value) or "-"
     return str(value)
 
 
@@ -665,14 +681,18 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _legend(ax) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
 def _stairs(ax, dists: list[Distribution], title: str) -> None:
     for d in dists:
         if d.count:
             ax.stairs(d.counts, d.edges, label=f"{d.group} (n={d.count:,})")
     ax.set_title(title, fontsize=9)
     ax.set_ylabel("examples")
-    if any(d.count for d in dists):
-        ax.legend(fontsize=7)
+    _legend(ax)
 
 
 def plots(result: AuditResult) -> dict[str, bytes]:
@@ -690,7 +710,7 @@ def plots(result: AuditResult) -> dict[str, bytes]:
         bottom += heights
     ax.set_ylabel("hours")
     ax.set_title("hours per split and source type", fontsize=9)
-    ax.legend(fontsize=7)
+    _legend(ax)
     images["hours"] = _png(fig)
 
     fig = Figure(figsize=(7, 3.2), layout="constrained")
@@ -703,7 +723,7 @@ def plots(result: AuditResult) -> dict[str, bytes]:
     ax.set_xticks(np.arange(len(types)) + 0.4 - width / 2, [str(t) for t in types], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("hours")
     ax.set_title("hours per noise type and split", fontsize=9)
-    ax.legend(fontsize=7)
+    _legend(ax)
     images["noise_types"] = _png(fig)
 
     for metric, label in METRICS.items():

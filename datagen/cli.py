@@ -9,7 +9,7 @@ from pathlib import Path
 
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest
 
-from .audit import AuditError
+from .audit import DEFAULT_BY, AuditError
 from .build import BuildError, band_layout_of, build, dask_client, prepare_output, run_index
 from .config import BuildConfig, ConfigError, config_from_table, demo_config, load_config
 from .mix import MixError
@@ -184,7 +184,7 @@ def make_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="what a build holds: hours per split/source/corpus/noise type, SNR and loudness distributions, "
                                          "stationarity, group coverage, leakage between splits (exit 1 on leakage or missing examples)")
     audit.add_argument("out", help="build folder")
-    audit.add_argument("--by", default="split,source_type,corpus,noise_type",
+    audit.add_argument("--by", default=",".join(DEFAULT_BY),
                        help="comma-separated examples-manifest columns of the counts table (aliases: corpus=clean_corpus, noise=noise_corpus, "
                             "group=group_key; default: %(default)s)")
     audit.add_argument("--format", choices=["table", "markdown", "html", "json"], default="table",

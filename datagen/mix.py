@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import integrated_loudness_lufs, noise_gain_for_snr, peak_dbfs, snr_db
+from .analysis import activity_mask, gated_loudness_lufs, loudness_block_powers, noise_gain_for_snr, peak_dbfs, snr_db
 
 SNR_TOLERANCE_DB = 0.1
 # full-scale integer of each output format (None: float, no quantization)
@@ -33,7 +33,6 @@ class MixResult:
     ceiling_gain_db: float
     snr_measured_db: float
     clean_loudness_lufs: float
-    noisy_loudness_lufs: float
     noisy_peak_dbfs: float
 
 
@@ -85,17 +84,20 @@ def mix(
     """
     if clean.shape != noise.shape:
         raise MixError(f"clean {clean.shape} and noise {noise.shape} shapes differ")
-    source_loudness = integrated_loudness_lufs(clean, sample_rate)
+    # K-weighting is linear, so the block powers of the excerpt give the loudness at any gain
+    block_powers = loudness_block_powers(clean, sample_rate)
+    source_loudness = gated_loudness_lufs(block_powers)
     if not np.isfinite(source_loudness):
         raise MixError("the clean excerpt is silent (loudness -inf LUFS)")
     clean_gain = 10.0 ** ((clean_loudness_target_lufs - source_loudness) / 20.0)
     levelled = clean * clean_gain
-    noise_gain = noise_gain_for_snr(levelled, noise, sample_rate, snr_definition, snr_target_db)
+    active = activity_mask(levelled, sample_rate)  # gain invariant: the same frames before and after quantization
+    noise_gain = noise_gain_for_snr(levelled, noise, sample_rate, snr_definition, snr_target_db, active_mask=active)
     ceiling = 10.0 ** (peak_ceiling_dbfs / 20.0)
     for _attempt in range(2):
         noisy_q, clean_q, noise_q, ceiling_gain = _stage(levelled, noise * noise_gain, ceiling, audio_format)
         clean_out, noise_out = dequantize(clean_q, audio_format), dequantize(noise_q, audio_format)
-        measured = snr_db(clean_out, noise_out, sample_rate, snr_definition)
+        measured = snr_db(clean_out, noise_out, sample_rate, snr_definition, active_mask=active)
         if not np.isfinite(measured):
             raise MixError(f"the noise at {snr_target_db:.1f} dB SNR rounds to silence in {audio_format}: use a higher-resolution format or a lower SNR")
         error_db = measured - snr_target_db
@@ -106,6 +108,7 @@ def mix(
         raise MixError(f"measured SNR {measured:.3f} dB misses the target {snr_target_db:.3f} dB by more than {SNR_TOLERANCE_DB} dB "
                        f"after quantization to {audio_format}: the noise is too quiet for the format; use a higher-resolution format")
     noisy_out = dequantize(noisy_q, audio_format)
+    total_clean_gain = clean_gain * ceiling_gain
     return MixResult(
         noisy=noisy_out,
         clean=clean_out,
@@ -114,8 +117,8 @@ def mix(
         noise_gain_db=_db(noise_gain),
         ceiling_gain_db=_db(ceiling_gain),
         snr_measured_db=float(measured),
-        clean_loudness_lufs=float(integrated_loudness_lufs(clean_out, sample_rate)),
-        noisy_loudness_lufs=float(integrated_loudness_lufs(noisy_out, sample_rate)),
+        # the written clean is the excerpt times these gains, up to quantization (< 0.001 LU)
+        clean_loudness_lufs=float(gated_loudness_lufs(block_powers * total_clean_gain**2)),
         noisy_peak_dbfs=float(peak_dbfs(noisy_out)),
     )
 

@@ -65,13 +65,21 @@ def _rank(seed: int, key: str) -> str:
 def assign_groups(durations: dict[str, float], fractions: dict[str, float], seed: int) -> dict[str, str]:
     """Map each group to a split so split durations follow `fractions`; groups never straddle splits.
 
-    Largest groups first (ties by seeded hash), each to the split furthest below its target share.
+    Largest groups first (ties by seeded hash), each to the split furthest below its target share
+    relative to that share, so that every split with a share gets a group while groups last.
     """
     total = sum(durations.values())
     assigned = {name: 0.0 for name in fractions}
     result = {}
+
+    def relative_deficit(split: str) -> tuple:
+        if fractions[split] <= 0:
+            return (-np.inf, 0.0, split)
+        target = fractions[split] * total
+        return ((target - assigned[split]) / target, fractions[split], split)
+
     for group in sorted(durations, key=lambda g: (-durations[g], _rank(seed, g))):
-        split = max(fractions, key=lambda s: (fractions[s] * total - assigned[s], fractions[s], s) if fractions[s] > 0 else (-np.inf, 0, s))
+        split = max(fractions, key=relative_deficit)
         result[group] = split
         assigned[split] += durations[group]
     return result

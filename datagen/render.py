@@ -40,6 +40,8 @@ def read_frames(path: str, start: int, stop: int) -> np.ndarray:
         lo, hi = max(0, start), min(stop, sound.frames)
         sound.seek(lo)
         audio = sound.read(max(0, hi - lo), dtype="float32", always_2d=True).T
+    if lo == start and hi == stop:
+        return audio
     return np.pad(audio, ((0, 0), (lo - start, stop - hi)))
 
 
@@ -106,7 +108,6 @@ def render_example(plan: ExamplePlan, config: BuildConfig, layout: BandLayout) -
         "snr_definition": config.snr.definition,
         "snr_measured_db": result.snr_measured_db,
         "clean_loudness_lufs": result.clean_loudness_lufs,
-        "noisy_loudness_lufs": result.noisy_loudness_lufs,
         "clean_gain_db": result.clean_gain_db,
         "noise_gain_db": result.noise_gain_db,
         "ceiling_gain_db": result.ceiling_gain_db,

@@ -288,10 +288,10 @@ _MODULATIONS = {"bursts": _bursts, "babble_modulated": _babble_modulated, "fade_
 
 
 def _door_slams(rng, sample_rate, n_samples, channels):
-    """Decaying thud-and-rattle impulses (one per 2-6 s) on a pink floor whose RMS is 50-65 dB below
-    the loudest slam's peak."""
+    """Decaying thud-and-rattle impulses (one per 1-4 s, the first within 4 s) on a pink floor whose
+    RMS is 50-65 dB below the peak of a full-strength slam."""
     duration_s = n_samples / sample_rate
-    onsets_s = np.cumsum(rng.uniform(2.0, 6.0, int(duration_s / 2.0) + 1)) - rng.uniform(1.0, 2.0)
+    onsets_s = np.cumsum(rng.uniform(1.0, 4.0, int(duration_s) + 1)) - rng.uniform(0.0, 1.0)
     onsets = (np.clip(onsets_s, 0.0, None) * sample_rate).astype(np.int64)
     t = np.arange(int(0.6 * sample_rate)) / sample_rate
     thud = np.sin(2.0 * np.pi * rng.uniform(40.0, 90.0) * t) * np.exp(-t / rng.uniform(0.05, 0.12))
@@ -301,7 +301,7 @@ def _door_slams(rng, sample_rate, n_samples, channels):
     floor = _pink(rng, sample_rate, n_samples, channels)
     track = np.zeros(n_samples)
     _place(track, slam, onsets, rng.uniform(0.5, 1.0, onsets.size))
-    floor *= np.max(np.abs(track)) / np.std(floor) * 10.0 ** (-rng.uniform(50.0, 65.0) / 20.0)
+    floor *= np.max(np.abs(slam)) / np.std(floor) * 10.0 ** (-rng.uniform(50.0, 65.0) / 20.0)
     return floor + track * 10.0 ** (rng.normal(0.0, 1.0, (channels, 1)) / 20.0)
 
 
@@ -518,7 +518,7 @@ def speech_like(
         _VOWELS_HZ[syl.vowel] * rng.normal(1.0, 0.03, (count, 3)),
         np.tile(_UPPER_FORMANTS_HZ, (count, 1)),
     ]) * speaker.formant_scale
-    magnitude = np.full((len(voiced), freq_hz.size), 0.01, dtype=np.float32)
+    magnitude = np.full((len(voiced), freq_hz.size), 0.001, dtype=np.float32)  # -60 dB between formants
     for k in range(targets_hz.shape[1]):
         formant_hz = np.interp(frame_s, center_s, targets_hz[:, k]).astype(np.float32)[:, None]
         half_bandwidth_hz = 0.5 * _FORMANT_BANDWIDTHS_HZ[k] * (1.0 + speaker.breathiness)
@@ -660,7 +660,8 @@ def _drums(rng, bar_s: float, bars: int, n_samples: int, sample_rate: int) -> li
     body = np.sin(2.0 * np.pi * rng.uniform(170.0, 230.0) * t) * np.exp(-t / 0.05)
     rattle = _noise(rng, sample_rate, t.size, 1, lambda f: _highpass_db(f, 1500.0, 2) + _lowpass_db(f, 9000.0, 1))[0]
     snare = body + rattle / np.std(rattle) * np.exp(-t / rng.uniform(0.08, 0.15))
-    hat = _noise(rng, sample_rate, t.size, 1, lambda f: _highpass_db(f, rng.uniform(6000.0, 9000.0), 2))[0]
+    hat_hz = rng.uniform(6000.0, 9000.0)
+    hat = _noise(rng, sample_rate, t.size, 1, lambda f: _highpass_db(f, hat_hz, 2))[0]
     hat *= np.exp(-t / rng.uniform(0.03, 0.06)) / np.std(hat)
     beat_s = bar_s / 4.0
     bar_start_s = np.arange(bars)[:, None] * bar_s
@@ -719,9 +720,12 @@ def music_like(
                 gains = np.concatenate([gains, rng.uniform(0.4, 0.8, play.sum())])
             track = _struck_track(rng, instrument, notes_s, notes_midi, gains, n_samples, sample_rate)
         tracks.append((track, rng.uniform(0.15, 0.85), -4.0))
-    bass_s = (np.arange(bars)[:, None] * bar_s + np.array([0.0, 2.0, 3.0]) * beat_s).ravel()
-    bass_midi = (chord[:, [0, 0, 2]] + 12 * (_BASS.octave + 1)).ravel()
-    bass_gain = np.tile([1.0, 0.8, 0.0], bars) + np.tile([0.0, 0.0, 0.7], bars) * (rng.random(bars).repeat(3) < 0.3)
+    # bass: the root on beats 1 and 3, in some bars the fifth on beat 4
+    bar_start_s = np.arange(bars) * bar_s
+    fifth = np.flatnonzero(rng.random(bars) < 0.3)
+    bass_s = np.concatenate([bar_start_s, bar_start_s + 2.0 * beat_s, bar_start_s[fifth] + 3.0 * beat_s])
+    bass_midi = np.concatenate([chord[:, 0], chord[:, 0], chord[fifth, 2]]) + 12 * (_BASS.octave + 1)
+    bass_gain = np.concatenate([np.ones(bars), np.full(bars, 0.8), np.full(fifth.size, 0.7)])
     tracks.append((_struck_track(rng, _BASS, bass_s, bass_midi, bass_gain, n_samples, sample_rate), 0.5, -3.0))
     if artist.percussion:
         tracks += _drums(rng, bar_s, bars, n_samples, sample_rate)

@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 import fsspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import soundfile as sf
 from tqdm.auto import tqdm
 
@@ -261,8 +263,10 @@ def _check_json(data: bytes, row: dict) -> list[tuple[str, str]]:
     return [("json", f"fields differ from the manifest: {', '.join(differ)}")] if differ else []
 
 
-def verify_shard(out: str, shard: str, rows: list[dict], max_member_bytes: int = MAX_MEMBER_BYTES) -> ShardCheck:
+def verify_shard(out: str, shard: str, rows: list[dict] | pa.Table, max_member_bytes: int = MAX_MEMBER_BYTES) -> ShardCheck:
     """Check the manifest `rows` that point into `shard` against it, and the shard's members against the rows."""
+    if isinstance(rows, pa.Table):
+        rows = rows.to_pylist()
     check = ShardCheck(shard, examples=len(rows))
 
     def report(member: str | None, example_id: str | None, kind: str, detail: str) -> None:
@@ -358,11 +362,14 @@ def shard_files(out: str) -> tuple[list[str], list[str]]:
     return tars, temporaries
 
 
-def _rows_by_shard(table: pa.Table) -> dict[str, list[dict]]:
-    grouped: dict[str, list[dict]] = {}
-    for row in table.to_pylist():
-        grouped.setdefault(row["shard"], []).append(row)
-    return grouped
+def _rows_by_shard(table: pa.Table) -> dict[str, pa.Table]:
+    """shard -> its manifest rows (an Arrow slice: cheap to ship to a worker, turned into dicts there)."""
+    encoded = pc.fill_null(table.column("shard"), "").combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(encoded.dictionary)))
+    starts = np.concatenate([[0], bounds[:-1]])
+    return {shard: table.take(pa.array(order[start:stop])) for shard, start, stop in zip(encoded.dictionary.to_pylist(), starts, bounds)}
 
 
 def verify(out: str, workers: int = 0, scheduler: str | None = None, client=None, progress: bool = False,
@@ -375,7 +382,7 @@ def verify(out: str, workers: int = 0, scheduler: str | None = None, client=None
     grouped = _rows_by_shard(table)
     for shard in [s for s in grouped if unsafe_shard_path(s)]:
         rows = grouped.pop(shard)
-        problems.append(Problem(str(shard), None, None, "unsafe shard path", f"{unsafe_shard_path(shard)}; {len(rows)} examples not checked"))
+        problems.append(Problem(str(shard), None, None, "unsafe shard path", f"{unsafe_shard_path(shard)}; {rows.num_rows} examples not checked"))
     tars, temporaries = shard_files(out)
     problems += [Problem(t, None, None, "orphan shard", "no manifest row references this tar") for t in tars if t not in grouped]
     problems += [Problem(t, None, None, "leftover temporary", "a killed build's partial shard; delete it or rerun `datagen build`") for t in temporaries]
@@ -387,7 +394,7 @@ def verify(out: str, workers: int = 0, scheduler: str | None = None, client=None
                         elapsed_s=time.perf_counter() - started, problems=problems)
 
 
-def _run(out: str, grouped: dict[str, list[dict]], workers: int, scheduler: str | None, client, progress: bool,
+def _run(out: str, grouped: dict[str, pa.Table], workers: int, scheduler: str | None, client, progress: bool,
          max_member_bytes: int) -> list[ShardCheck]:
     if client is None:
         from .build import dask_client

@@ -80,7 +80,6 @@ EXAMPLES_SCHEMA = pa.schema(
         ("snr_measured_db", pa.float64()),  # measured on the written (quantized) clean and noise
         ("clean_loudness_target_lufs", pa.float64()),
         ("clean_loudness_lufs", pa.float64()),  # measured on the written clean
-        ("noisy_loudness_lufs", pa.float64()),
         ("clean_gain_db", pa.float64()),  # source excerpt -> levelled clean (before the ceiling stage)
         ("noise_gain_db", pa.float64()),  # source excerpt -> noise at the target SNR (before the ceiling stage)
         ("ceiling_gain_db", pa.float64()),  # <= 0: applied to clean and noise together to respect the peak ceiling

@@ -6,6 +6,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from datagen.build import build, dask_client
@@ -13,7 +14,7 @@ from datagen.cli import main as datagen_main
 from datagen.config import load_config
 from datagen.shards import BLOCK, RECORD, TarShardWriter, member_header
 from datagen.verify import scan_tar, split_member_name, unsafe_shard_path, verify, verify_shard
-from manifests.io import read_manifest
+from manifests.io import read_manifest, read_metadata, write_manifest
 
 from conftest import tiny_config_text
 
@@ -142,6 +143,20 @@ def test_orphan_shard_and_orphan_member(copy, client):
     assert {(p.shard, p.kind) for p in report.problems} == {
         ("train/shard-000099.tar", "orphan shard"), ("extra/stray.tar", "orphan shard"), ("test/shard-000001.tar", "orphan member")}
     assert next(p for p in report.problems if p.kind == "orphan member").member == "test-00000999.json"
+
+
+def test_unsafe_shard_path_in_the_manifest_is_not_opened(copy, client):
+    path = str(copy / "examples.parquet")
+    extra = {k: v for k, v in read_metadata(path).items() if k not in ("kind", "version")}
+    table = read_manifest(path, "examples")
+    rows_ = table.to_pylist()
+    for row in rows_:
+        if row["shard"] == "test/shard-000000.tar":
+            row["shard"] = "../../outside/shard-000000.tar"
+    write_manifest(pa.Table.from_pylist(rows_, schema=table.schema), path, "examples", extra)
+    report = verify(str(copy), client=client)
+    assert {(p.shard, p.kind) for p in report.problems} == {("../../outside/shard-000000.tar", "unsafe shard path"),
+                                                             ("test/shard-000000.tar", "orphan shard")}
 
 
 def test_cli_exit_codes_and_listing(built, copy, capsys):
