@@ -128,7 +128,6 @@ def make_corpus(out: Path, rows: int, seed: int = 0) -> dict:
             "noise_stationarity_db": npicked.column("stationarity_db"), "snr_definition": pa.array(["active"] * n),
             "snr_target_db": pa.array(target), "snr_measured_db": pa.array(measured), "clean_loudness_target_lufs": pa.array(loud_target),
             "clean_loudness_lufs": pa.array(clean_loud),
-            "noisy_loudness_lufs": pa.array(clean_loud + 10 * np.log10(1 + 10 ** (-measured / 10))),
             "clean_gain_db": pa.array(rng.normal(-4, 5, n)), "noise_gain_db": pa.array(rng.normal(-10, 8, n)), "ceiling_gain_db": pa.array(ceiling),
             "noisy_peak_dbfs": pa.array(rng.uniform(-20, -1, n)), "duration_s": pa.array(np.full(n, 4.0)),
             "sample_rate": pa.array(np.full(n, 48000, dtype=np.int32)), "channels": pa.array(np.ones(n, dtype=np.int16)),
@@ -199,7 +198,7 @@ def main() -> None:
     audit_mod.render_text(result)
     render_s = time.perf_counter() - started
     results.append(("audit (library: compute)", f"datagen.audit.audit('{big}')", args.rows, compute_s, "rows"))
-    results.append(("audit (library: render table)", "datagen.audit.render_text(result)", args.rows, render_s, "rows"))
+    results.append(("audit (library: render table)", "datagen.audit.render_text(result)", args.rows, render_s, None))
     assert not result.failed, result.missing
     for fmt in ("table", "json", "html"):
         command = [python, "-m", "datagen.cli", "audit", str(big), "--format", fmt]
@@ -226,7 +225,7 @@ def main() -> None:
     print(f"\n{'step':44} {'items':>10} {'seconds':>8} {'rate':>26}   command")
     for row in results:
         name, command, items, seconds, unit = row[:5]
-        rate = f"{items / seconds:,.0f} {unit}/s"
+        rate = f"{items / seconds:,.0f} {unit}/s" if unit else ""
         if len(row) > 5:
             rate = f"{items / seconds:,.1f} {unit}/s, {row[5] / 1e6 / seconds:,.1f} MB/s"
         print(f"{name:44} {items:>10,} {seconds:>8.2f} {rate:>26}   {command}")

@@ -38,8 +38,13 @@ _BANDWIDTH_FRAMES_PER_BATCH = 256
 
 
 def _as_2d(audio: np.ndarray) -> np.ndarray:
-    """(channels, samples) float64 view/copy of `audio` (1-D input is mono)."""
-    audio = np.asarray(audio, dtype=np.float64)
+    """(channels, samples) float32/float64 view of `audio` (1-D input is mono; other dtypes become float64).
+
+    Per-sample products stay in the input precision; every sum over samples accumulates in float64.
+    """
+    audio = np.asarray(audio)
+    if audio.dtype not in (np.float32, np.float64):
+        audio = audio.astype(np.float64)
     if audio.ndim == 1:
         return audio[np.newaxis]
     if audio.ndim != 2:
@@ -67,9 +72,9 @@ def frame_energies(audio: np.ndarray, hop_samples: int) -> np.ndarray:
     audio = _as_2d(audio)
     power = np.einsum("cn,cn->n", audio, audio)
     whole = power.size // hop_samples
-    energies = power[: whole * hop_samples].reshape(whole, hop_samples).sum(axis=1)
+    energies = power[: whole * hop_samples].reshape(whole, hop_samples).sum(axis=1, dtype=np.float64)
     if whole * hop_samples < power.size:
-        energies = np.append(energies, power[whole * hop_samples :].sum())
+        energies = np.append(energies, power[whole * hop_samples :].sum(dtype=np.float64))
     return energies
 
 
@@ -149,7 +154,7 @@ def loudness_block_powers(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     step = LOUDNESS_STEP_S * sample_rate
     steps_per_block = int(round(LOUDNESS_BLOCK_S / LOUDNESS_STEP_S))
     edges = np.round(np.arange(int(samples / step + 1e-9) + 1) * step).astype(np.int64)
-    step_sums = np.add.reduceat(power[:edges[-1]], edges[:-1])
+    step_sums = np.add.reduceat(power[:edges[-1]], edges[:-1], dtype=np.float64)
     n_blocks = step_sums.size - steps_per_block + 1
     block_sums = sum(step_sums[k:k + n_blocks] for k in range(steps_per_block))
     return block_sums / (edges[steps_per_block:] - edges[:n_blocks])
@@ -198,7 +203,7 @@ def _energies(clean: np.ndarray, noise: np.ndarray, sample_rate: float, definiti
               active_mask: np.ndarray | None) -> tuple[float, float]:
     """(clean, noise) sums of squares over the clean's active frames ("active") or everything ("rms")."""
     if definition == "rms":
-        return float(np.square(_as_2d(clean)).sum()), float(np.square(_as_2d(noise)).sum())
+        return float(np.square(_as_2d(clean)).sum(dtype=np.float64)), float(np.square(_as_2d(noise)).sum(dtype=np.float64))
     clean = _as_2d(clean)
     hop = _hop_samples(sample_rate, ACTIVITY_HOP_S)
     clean_frames = frame_energies(clean, hop)

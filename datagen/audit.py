@@ -38,7 +38,6 @@ METRICS = {  # column -> label; "snr_error_db" is derived (measured - target)
     "snr_measured_db": "measured SNR (dB)",
     "snr_error_db": "measured - target SNR (dB)",
     "clean_loudness_lufs": "clean loudness (LUFS)",
-    "noisy_loudness_lufs": "noisy loudness (LUFS)",
     "duration_s": "duration (s)",
     "clean_gain_db": "clean gain (dB)",
     "noise_gain_db": "noise gain (dB)",
@@ -49,7 +48,7 @@ PERCENTILES = (5, 25, 50, 75, 95)
 EXAMPLE_COLUMNS = [
     "example_id", "split", "index", "shard", "source_type", "clean_source_id", "clean_corpus", "group_key",
     "noise_source_id", "noise_corpus", "noise_type", "snr_definition", "snr_target_db", "snr_measured_db",
-    "clean_loudness_lufs", "noisy_loudness_lufs", "clean_gain_db", "noise_gain_db", "ceiling_gain_db",
+    "clean_loudness_lufs", "clean_gain_db", "noise_gain_db", "ceiling_gain_db",
     "duration_s", "sample_rate", "channels", "audio_format", "synthetic",
 ]
 SOURCE_COLUMNS = ["source_id", "path", "corpus", "source_type", "noise_type", "group_key", "synthetic", "duration_s",

@@ -7,18 +7,20 @@ the shards that have no part and gives the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
 import platform
 import posixpath
+import resource
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import fsspec
 import pyarrow as pa
@@ -26,7 +28,7 @@ from tqdm.auto import tqdm
 
 from manifests.bands import BandLayout, erb_layout
 from manifests.io import atomic_write_bytes, join, read_manifest, table_from_rows, write_manifest
-from manifests.schema import SCHEMA_VERSION
+from manifests.schema import METADATA_KEY, SCHEMA_VERSION
 
 from .config import BuildConfig
 from .plan import ExamplePlan, plan_examples, split_sources
@@ -94,6 +96,7 @@ class ShardResult:
     examples: int
     audio_s: float
     elapsed_s: float
+    peak_rss_mb: float  # the worker process's peak resident memory so far
 
 
 def render_shard(out: str, shard: str, plans: list[ExamplePlan], config: BuildConfig) -> ShardResult:
@@ -115,20 +118,22 @@ def render_shard(out: str, shard: str, plans: list[ExamplePlan], config: BuildCo
                     member = name[len(plan.example_id) + 1 :].split(".")[0]  # noisy | clean | noise | json
                     record[f"{member}_offset"], record[f"{member}_size"] = location.offset, location.size
                 records.append(record)
-            writer.close()
+            size = writer.close()
         fs.mv(tmp, final)
     finally:
         if fs.exists(tmp):
             fs.rm(tmp)
-    write_manifest(table_from_rows(records, "examples"), part_path(out, shard), "examples", {"band_layout": layout.to_dict()})
-    return ShardResult(shard, len(plans), sum(r["duration_s"] for r in records), time.perf_counter() - started)
+    shard_info = {"path": shard, "size_bytes": size, "sha256": writer.sha256}
+    write_manifest(table_from_rows(records, "examples"), part_path(out, shard), "examples", {"band_layout": layout.to_dict(), "shard": shard_info})
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+    return ShardResult(shard, len(plans), sum(r["duration_s"] for r in records), time.perf_counter() - started, peak_rss_mb)
 
 
 # ---------------------------------------------------------------- orchestration
 
 
 @contextlib.contextmanager
-def dask_client(workers: int, threads_per_worker: int, scheduler: str) -> Iterator["distributed.Client"]:  # noqa: F821
+def dask_client(workers: int, threads_per_worker: int, scheduler: str) -> Iterator[Any]:
     """A client of the cluster at `scheduler`, or of a LocalCluster with `workers` processes (0: one per core)."""
     from distributed import Client, LocalCluster
 
@@ -216,6 +221,7 @@ def build(config: BuildConfig, out: str, where: str = "config", workers: int | N
     workers = config.dask.workers if workers is None else workers
     scheduler = config.dask.scheduler if scheduler is None else scheduler
     with dask_client(workers, config.dask.threads_per_worker, scheduler) as client:
+        client.run(importlib.import_module, "datagen.render")  # workers load the audio stack now, not in the first task
         timings["start_cluster_s"] = time.perf_counter() - started
         mark = time.perf_counter()
         rows = run_index(config, out, client, where, progress)
@@ -233,10 +239,11 @@ def build(config: BuildConfig, out: str, where: str = "config", workers: int | N
         results = _render_shards(client, out, {s: by_shard[s] for s in todo}, config, progress)
         timings["render_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    records = finalize(out, list(by_shard), config)
+    records, shard_infos = finalize(out, list(by_shard), config)
     timings["finalize_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
     report = _report(config, rows, records, results, len(by_shard) - len(todo), timings)
+    report["shards"] = shard_infos
     atomic_write_bytes(join(out, "build.json"), json.dumps(report, indent=2, sort_keys=True).encode())
     return report
 
@@ -260,12 +267,14 @@ def _render_shards(client, out: str, shards: dict[str, list[ExamplePlan]], confi
     return results
 
 
-def finalize(out: str, shards: list[str], config: BuildConfig) -> list[dict]:
-    """Concatenate the shard parts in plan order into out/examples.parquet."""
+def finalize(out: str, shards: list[str], config: BuildConfig) -> tuple[list[dict], list[dict]]:
+    """Concatenate the shard parts in plan order into out/examples.parquet -> (summary rows, shard sizes and digests)."""
     tables = [read_manifest(part_path(out, shard), "examples") for shard in shards]
-    table = pa.concat_tables(tables) if tables else table_from_rows([], "examples")
+    shard_infos = [json.loads(t.schema.metadata[METADATA_KEY])["shard"] for t in tables]
+    table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables]) if tables else table_from_rows([], "examples")
     write_manifest(table, join(out, "examples.parquet"), "examples", {"band_layout": band_layout_of(config).to_dict()})
-    return table.select(["split", "source_type", "noise_type", "duration_s", "snr_target_db", "snr_measured_db", "synthetic"]).to_pylist()
+    rows = table.select(["split", "source_type", "noise_type", "duration_s", "snr_target_db", "snr_measured_db", "synthetic"]).to_pylist()
+    return rows, shard_infos
 
 
 def _report(config: BuildConfig, rows: list[dict], records: list[dict], results: list[ShardResult], resumed: int, timings: dict) -> dict:
@@ -298,5 +307,6 @@ def _report(config: BuildConfig, rows: list[dict], records: list[dict], results:
         "failed_files": errors,
         "excluded_files": excluded,
         "timings": {**timings, "render_audio_s_per_s": rendered_s / render_s if render_s else None},
+        "worker_peak_rss_mb": max((r.peak_rss_mb for r in results), default=None),
     }
 

@@ -134,7 +134,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from . import verify as verify_mod
 
-    report = verify_mod.verify(args.out, workers=args.workers or 0, scheduler=args.scheduler, progress=not args.no_progress,
+    report = verify_mod.verify(args.out, workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress,
                                max_member_bytes=int(args.max_member_mb * 2**20))
     if args.format == "json":
         sys.stdout.write(verify_mod.render_json(report))
@@ -200,7 +200,9 @@ def make_parser() -> argparse.ArgumentParser:
     verify.add_argument("--format", choices=["table", "json"], default="table", help="summary and problem list, or JSON (default: %(default)s)")
     verify.add_argument("--max-problems", type=int, default=100, help="problems listed in table output (default: %(default)s)")
     verify.add_argument("--max-member-mb", type=float, default=64.0, help="members larger than this are reported, never read (default: %(default)s)")
-    _add_cluster_args(verify)
+    verify.add_argument("--workers", type=int, default=0, help="local Dask worker processes, one task per shard (default: 0 = one per core)")
+    verify.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler whose workers see OUT (default: start a local cluster)")
+    verify.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     verify.set_defaults(func=cmd_verify)
 
     diff = sub.add_parser("diff", help="compare the composition (counts, hours, distributions, config) of two builds")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .stationarity import DEFAULT_STATIONARITY_THRESHOLD_DB
+
 SOURCE_TYPES = ("speech", "music", "noise")
 GENERATORS = ("speech", "music", "noise", "nonstationary")
 AUDIO_FORMATS = ("flac16", "flac24", "wav_float")
@@ -76,7 +78,7 @@ class MixConfig:
 
 @dataclass(frozen=True)
 class FiltersConfig:
-    stationarity_threshold_db: float = 3.0  # noise recordings scoring above are excluded
+    stationarity_threshold_db: float = DEFAULT_STATIONARITY_THRESHOLD_DB  # noise recordings scoring above are excluded
     min_bandwidth_hz: float = 0.0  # clean recordings with a lower effective bandwidth are excluded
     min_duration_s: float = 1.0  # recordings shorter than this are reported and skipped
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import activity_mask, gated_loudness_lufs, loudness_block_powers, noise_gain_for_snr, peak_dbfs, snr_db
+from .analysis import activity_mask, gated_loudness_lufs, loudness_block_powers, noise_gain_for_snr, snr_db
 
 SNR_TOLERANCE_DB = 0.1
 # full-scale integer of each output format (None: float, no quantization)
@@ -41,24 +41,32 @@ def quantize(audio: np.ndarray, audio_format: str) -> np.ndarray:
     scale = FORMAT_SCALE[audio_format]
     if scale is None:
         return audio.astype(np.float32)
-    return np.clip(np.round(audio * scale), -scale, scale - 1).astype(np.int32)
+    counts = audio * np.float32(scale)
+    np.rint(counts, out=counts)
+    np.clip(counts, -scale, scale - 1, out=counts)
+    return counts.astype(np.int32)
 
 
 def dequantize(counts: np.ndarray, audio_format: str) -> np.ndarray:
     """Float32 values of quantized samples, as a decoder returns them."""
     scale = FORMAT_SCALE[audio_format]
-    return counts.astype(np.float32) if scale is None else (counts.astype(np.float64) / scale).astype(np.float32)
+    return counts.astype(np.float32) if scale is None else counts.astype(np.float32) * np.float32(1.0 / scale)  # exact: |counts| <= 2^23
 
 
 def _db(gain: float) -> float:
     return float(20.0 * np.log10(gain))
 
 
+def _abs_max(audio: np.ndarray) -> float:
+    return max(float(audio.max()), -float(audio.min()))
+
+
 def _stage(clean: np.ndarray, noise: np.ndarray, ceiling: float, audio_format: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Scale clean and noise together under the ceiling, quantize; -> (noisy, clean, noise) counts, ceiling gain."""
     scale = FORMAT_SCALE[audio_format]
     margin = 1e-6 if scale is None else 2.0 / scale  # rounding of two members can add up to one step each
-    peak = max(float(np.max(np.abs(clean + noise))), float(np.max(np.abs(clean))), float(np.max(np.abs(noise))))
+    noisy = clean + noise
+    peak = max(_abs_max(noisy), _abs_max(clean), _abs_max(noise))
     ceiling_gain = min(1.0, (ceiling - margin) / peak) if peak > 0 else 1.0
     clean_q = quantize(clean * ceiling_gain, audio_format)
     noise_q = quantize(noise * ceiling_gain, audio_format)
@@ -119,7 +127,7 @@ def mix(
         snr_measured_db=float(measured),
         # the written clean is the excerpt times these gains, up to quantization (< 0.001 LU)
         clean_loudness_lufs=float(gated_loudness_lufs(block_powers * total_clean_gain**2)),
-        noisy_peak_dbfs=float(peak_dbfs(noisy_out)),
+        noisy_peak_dbfs=_db(_abs_max(noisy_out)) if noisy_q.any() else -np.inf,
     )
 
 

@@ -50,21 +50,24 @@ def match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
     if audio.shape[0] == channels:
         return audio
     if channels == 1:
-        return audio.mean(axis=0, keepdims=True)
+        downmix = audio[0].copy()
+        for channel in audio[1:]:  # row sums: several times faster than mean(axis=0) on (channels, samples)
+            downmix += channel
+        return (downmix * np.float32(1.0 / audio.shape[0]))[np.newaxis]
     return np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio[:2]
 
 
 def read_segment(path: str, source_rate: int, start_s: float, duration_s: float, sample_rate: int, channels: int) -> np.ndarray:
-    """`duration_s` of a source from `start_s`, resampled to `sample_rate` -> (channels, samples) float64."""
+    """`duration_s` of a source from `start_s`, resampled to `sample_rate` -> (channels, samples) float32."""
     length = int(round(duration_s * sample_rate))
     if source_rate == sample_rate:
         start = int(round(start_s * source_rate))
-        return match_channels(read_frames(path, start, start + length), channels).astype(np.float64)
+        return match_channels(read_frames(path, start, start + length), channels)
     margin = int(round(RESAMPLE_MARGIN_S * source_rate))
     start = int(round(start_s * source_rate))
     stop = start + int(np.ceil(duration_s * source_rate))
     audio = read_frames(path, start - margin, stop + margin)
-    resampled = soxr.resample(audio.T.astype(np.float64), source_rate, sample_rate, quality="HQ").T
+    resampled = soxr.resample(np.ascontiguousarray(audio.T), source_rate, sample_rate, quality="HQ").T
     skip = int(round(margin * sample_rate / source_rate))
     return match_channels(resampled[:, skip : skip + length], channels)
 
@@ -116,9 +119,10 @@ def render_example(plan: ExamplePlan, config: BuildConfig, layout: BandLayout) -
         "sample_rate": audio.sample_rate,
         "channels": audio.channels,
         "audio_format": audio.format,
-        "noise_profile_db": [round(float(v), 4) for v in band_profile_db(result.noise, layout)],
+        "noise_profile_db": [round(float(v), 4) for v in band_profile_db(result.noise, layout, frame_hop=layout.n_fft)],
         **{f"{name}_sha256": hashlib.sha256(data).hexdigest() for name, data in encoded.items()},
     }
     members = [(f"{plan.example_id}.{name}.{ext}", data) for name, data in encoded.items()]
-    members.append((f"{plan.example_id}.json", json.dumps(record, sort_keys=True).encode()))
-    return RenderedExample(members, record)
+    meta = json.dumps(record, sort_keys=True).encode()
+    members.append((f"{plan.example_id}.json", meta))
+    return RenderedExample(members, {**record, "json_sha256": hashlib.sha256(meta).hexdigest()})

@@ -5,6 +5,7 @@ records each member's data offset and size so readers can seek straight to it.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from dataclasses import dataclass
@@ -38,13 +39,23 @@ class TarShardWriter:
     def __init__(self, stream: BinaryIO):
         self._stream = stream
         self._position = 0
+        self._digest = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        """Digest of every byte written so far (the whole archive after `close()`)."""
+        return self._digest.hexdigest()
+
+    def _write(self, data: bytes) -> None:
+        self._stream.write(data)
+        self._digest.update(data)
 
     def add(self, name: str, data: bytes) -> MemberLocation:
         header = member_header(name, len(data))
         padding = (-len(data)) % BLOCK
-        self._stream.write(header)
-        self._stream.write(data)
-        self._stream.write(b"\0" * padding)
+        self._write(header)
+        self._write(data)
+        self._write(b"\0" * padding)
         location = MemberLocation(name, self._position + len(header), len(data))
         self._position += len(header) + len(data) + padding
         return location
@@ -53,7 +64,7 @@ class TarShardWriter:
         """Write the two zero blocks and pad to a whole record; returns the archive size in bytes."""
         end = self._position + 2 * BLOCK
         end += (-end) % RECORD
-        self._stream.write(b"\0" * (end - self._position))
+        self._write(b"\0" * (end - self._position))
         self._position = end
         return end
 

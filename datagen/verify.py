@@ -279,65 +279,76 @@ def verify_shard(out: str, shard: str, rows: list[dict] | pa.Table, max_member_b
     except FileNotFoundError:
         report(None, None, "missing shard", f"the manifest references it for {len(rows)} examples, but there is no such file")
         return check
-    with handle:
-        members, tar_problems, stopped = scan_tar(handle, check.shard_bytes)
-        for member, kind, detail in tar_problems:
-            report(member, None, kind, detail)
-        by_name: dict[str, TarMember] = {}
-        for member in members:
-            if member.name in by_name:
-                report(member.name, None, "duplicate member", f"second copy at byte {member.header_offset}")
-                continue
-            by_name[member.name] = member
-        expected: dict[str, tuple[dict, str]] = {}
-        unreachable: list[str] = []
-        for row in rows:
-            for kind, name in member_names(row).items():
-                expected[name] = (row, kind)
-                member = by_name.get(name)
-                manifest_offset, manifest_size = row.get(f"{kind}_offset"), row.get(f"{kind}_size")
-                if member is None:
-                    if stopped is not None and (manifest_offset is None or manifest_offset > stopped):
-                        unreachable.append(name)
-                    else:
-                        report(name, row["example_id"], "missing member", "not in the shard")
-                    continue
-                check.members += 1
-                if member.typeflag not in ("0", "7"):
-                    report(name, row["example_id"], "not a regular file", f"tar type '{member.typeflag}'")
-                    continue
-                limit = min(max_member_bytes, SIZE_SLACK * (manifest_size or 0))
-                if member.size > limit:
-                    report(name, row["example_id"], "implausible size", f"{member.size} bytes in the tar, manifest says {manifest_size}; not read")
-                    continue
-                if (member.offset, member.size) != (manifest_offset, manifest_size):
-                    report(name, row["example_id"], "location", f"tar has offset {member.offset} size {member.size}, "
-                                                                  f"manifest says offset {manifest_offset} size {manifest_size}")
-                    continue
-                handle.seek(member.offset)
-                data = handle.read(member.size)
-                check.bytes_read += len(data)
-                if len(data) != member.size:
-                    report(name, row["example_id"], "truncated", f"read {len(data)} of {member.size} bytes")
-                    continue
-                for what, detail in (_check_json(data, row) if kind == "json" else _check_audio(data, row, kind)):
-                    report(name, row["example_id"], what, detail)
-        if unreachable:
-            ids = sorted({n.split(".")[0] for n in unreachable})
-            report(None, None, "unreachable members", f"{len(unreachable)} members of {len(ids)} examples lie after byte {stopped} "
-                                                      f"where the archive could not be read further: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
-        for member in members:
-            if member.name in expected:
-                continue
-            try:
-                split_member_name(member.name)
-            except ValueError as exc:
-                report(member.name, None, "bad member name", str(exc))
-                continue
-            if member.typeflag not in ("0", "7"):
-                report(member.name, None, "not a regular file", f"tar type '{member.typeflag}'")
-            report(member.name, None, "orphan member", "no manifest row references it")
+    except OSError as exc:
+        report(None, None, "unreadable shard", f"{type(exc).__name__}: {exc}")
+        return check
+    try:
+        with handle:
+            _check_members(handle, rows, check, report, max_member_bytes)
+    except OSError as exc:  # an I/O failure mid-way is a finding about this shard, not a crash of the whole run
+        report(None, None, "unreadable shard", f"{type(exc).__name__}: {exc}")
     return check
+
+
+def _check_members(handle: BinaryIO, rows: list[dict], check: ShardCheck, report, max_member_bytes: int) -> None:
+    """Walk the open shard, then check each row's members (location, size, checksum, decoding) and look for orphans."""
+    members, tar_problems, stopped = scan_tar(handle, check.shard_bytes)
+    for member, kind, detail in tar_problems:
+        report(member, None, kind, detail)
+    by_name: dict[str, TarMember] = {}
+    for member in members:
+        if member.name in by_name:
+            report(member.name, None, "duplicate member", f"second copy at byte {member.header_offset}")
+            continue
+        by_name[member.name] = member
+    expected: dict[str, tuple[dict, str]] = {}
+    unreachable: list[str] = []
+    for row in rows:
+        for kind, name in member_names(row).items():
+            expected[name] = (row, kind)
+            member = by_name.get(name)
+            manifest_offset, manifest_size = row.get(f"{kind}_offset"), row.get(f"{kind}_size")
+            if member is None:
+                if stopped is not None and (manifest_offset is None or manifest_offset > stopped):
+                    unreachable.append(name)
+                else:
+                    report(name, row["example_id"], "missing member", "not in the shard")
+                continue
+            check.members += 1
+            if member.typeflag not in ("0", "7"):
+                report(name, row["example_id"], "not a regular file", f"tar type '{member.typeflag}'")
+                continue
+            limit = min(max_member_bytes, SIZE_SLACK * (manifest_size or 0))
+            if member.size > limit:
+                report(name, row["example_id"], "implausible size", f"{member.size} bytes in the tar, manifest says {manifest_size}; not read")
+                continue
+            if (member.offset, member.size) != (manifest_offset, manifest_size):
+                report(name, row["example_id"], "location", f"tar has offset {member.offset} size {member.size}, "
+                                                              f"manifest says offset {manifest_offset} size {manifest_size}")
+                continue
+            handle.seek(member.offset)
+            data = handle.read(member.size)
+            check.bytes_read += len(data)
+            if len(data) != member.size:
+                report(name, row["example_id"], "truncated", f"read {len(data)} of {member.size} bytes")
+                continue
+            for what, detail in (_check_json(data, row) if kind == "json" else _check_audio(data, row, kind)):
+                report(name, row["example_id"], what, detail)
+    if unreachable:
+        ids = sorted({n.split(".")[0] for n in unreachable})
+        report(None, None, "unreachable members", f"{len(unreachable)} members of {len(ids)} examples lie after byte {stopped} "
+                                                  f"where the archive could not be read further: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+    for member in members:
+        if member.name in expected:
+            continue
+        try:
+            split_member_name(member.name)
+        except ValueError as exc:
+            report(member.name, None, "bad member name", str(exc))
+            continue
+        if member.typeflag not in ("0", "7"):
+            report(member.name, None, "not a regular file", f"tar type '{member.typeflag}'")
+        report(member.name, None, "orphan member", "no manifest row references it")
 
 
 # ---------------------------------------------------------------- the whole build

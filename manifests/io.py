@@ -90,6 +90,9 @@ def _checked_metadata(schema: pa.Schema, path: str) -> dict:
 
 def read_manifest(path: str, kind: str, columns: list[str] | None = None) -> pa.Table:
     """Read a manifest of the given kind, refusing a wrong kind or schema version."""
+    unknown = sorted(set(columns or ()) - set(SCHEMAS[kind].names))
+    if unknown:
+        raise ManifestError(f"{path}: no column {', '.join(repr(c) for c in unknown)} in a version-{SCHEMA_VERSION} '{kind}' manifest")
     try:
         with fsspec.open(str(path), "rb") as handle:
             table = pq.read_table(handle, columns=columns)

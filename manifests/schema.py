@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: + json_sha256, - noisy_loudness_lufs
 METADATA_KEY = b"hifi_denoise.manifest"
 
 SOURCE_TYPES = ("speech", "music", "noise")
@@ -60,6 +60,7 @@ EXAMPLES_SCHEMA = pa.schema(
         ("noisy_sha256", pa.string()),
         ("clean_sha256", pa.string()),
         ("noise_sha256", pa.string()),
+        ("json_sha256", pa.string()),
         ("source_type", pa.string()),  # speech | music
         ("clean_source_id", pa.string()),
         ("clean_path", pa.string()),

@@ -177,3 +177,15 @@ def test_stereo_build(tmp_path, corpus_dir):
         audio = open_example(row, str(out))
         assert row["channels"] == 2 and audio.noisy.shape == (2, 48000)
         assert abs(row["snr_measured_db"] - row["snr_target_db"]) <= 0.1
+
+
+def test_build_report_lists_every_shard_with_its_digest(reference_build):
+    _, out, report, _ = reference_build
+    on_disk = {str(p.relative_to(out)): p for p in out.glob("*/*.tar")}
+    assert {s["path"] for s in report["shards"]} == set(on_disk)
+    for shard in report["shards"]:
+        data = on_disk[shard["path"]].read_bytes()
+        assert shard["size_bytes"] == len(data) and shard["sha256"] == hashlib.sha256(data).hexdigest()
+    rows = read_manifest(str(out / "examples.parquet"), "examples").to_pylist()
+    raw = (out / rows[0]["shard"]).read_bytes()
+    assert hashlib.sha256(raw[rows[0]["json_offset"] : rows[0]["json_offset"] + rows[0]["json_size"]]).hexdigest() == rows[0]["json_sha256"]

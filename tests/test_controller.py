@@ -126,7 +126,7 @@ def test_long_input_uses_excerpts_and_streaming():
     controller = Controller(LAYOUT, max_analysis_s=2.0, excerpt_s=1.0)
     denoiser = Denoiser(controller)
     noisy, _, _ = make_batch(1, 2, 5.0, seed=4)
-    out, controls = denoiser.denoise(noisy, block_s=1.5)
+    out, controls = denoiser.denoise(noisy, block_s=1.5, return_controls=True)
     assert out.shape == noisy.shape and torch.isfinite(out).all()
     reference = dsp.spectral_gate(noisy, controls, LAYOUT)
     assert (out - reference).abs().max() < 1e-5

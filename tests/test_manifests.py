@@ -31,7 +31,7 @@ def test_wrong_schema_version_is_refused(tmp_path):
     table = table_from_rows([], "examples")
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps({"kind": "examples", "version": 999}).encode()})
     pq.write_table(table, path)
-    with pytest.raises(ManifestError, match=r"schema version 999.*reads version 1.*rebuild"):
+    with pytest.raises(ManifestError, match=r"schema version 999.*reads version 2.*rebuild"):
         read_manifest(str(path), "examples")
     pq.write_table(pa.table({"x": [1]}), tmp_path / "foreign.parquet")
     with pytest.raises(ManifestError, match="not a hifi-denoise manifest"):

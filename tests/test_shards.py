@@ -27,3 +27,13 @@ def test_tar_is_standard_and_offsets_point_at_data():
 def test_same_members_same_bytes():
     members = [("k.clean.flac", bytes(range(256)) * 7)]
     assert tar_bytes(members) == tar_bytes(members)
+
+
+def test_writer_digest_is_the_archive_sha256():
+    import hashlib
+
+    buffer = io.BytesIO()
+    writer = TarShardWriter(buffer)
+    writer.add("k.json", b"{}")
+    writer.close()
+    assert writer.sha256 == hashlib.sha256(buffer.getvalue()).hexdigest()

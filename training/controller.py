@@ -210,12 +210,18 @@ class Denoiser(nn.Module):
         return limit is None or audio.shape[-1] <= limit * self.layout.sample_rate
 
     @torch.no_grad()
-    def denoise(self, audio: Tensor, block_s: float = 10.0) -> tuple[Tensor, dict[str, Tensor]]:
-        """Inference on any length: one shot up to `block_s`, else streaming (`dsp.denoise_long`)."""
+    def denoise(self, audio: Tensor, block_s: float = 10.0, return_controls: bool = False):
+        """Inference on any length -> denoised (batch, channels, samples) Tensor.
+
+        One shot up to `block_s`, else streaming (`dsp.denoise_long`). With `return_controls` returns
+        (audio, controls in units) instead (the interface shared with `training.masknet.MaskNet`).
+        """
         if audio.shape[-1] <= block_s * self.layout.sample_rate:
-            return self.forward(audio)
-        controls = self.controller(audio)
-        return dsp.denoise_long(audio, controls, self.layout, block_s, link_channels=self.link_channels), controls
+            out, controls = self.forward(audio)
+        else:
+            controls = self.controller(audio)
+            out = dsp.denoise_long(audio, controls, self.layout, block_s, link_channels=self.link_channels)
+        return (out, controls) if return_controls else out
 
 
 # -- cost -------------------------------------------------------------------------------------------

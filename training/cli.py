@@ -1,0 +1,115 @@
+"""`training`: command-line front end.
+
+    training train CONFIG --run RUN_DIR [--data BUILD_DIR]   train or resume a run (training/train.py)
+    training reproduce RUN_DIR [--run NEW_DIR]                re-run from the saved config, compare results
+
+Other subcommands (`evaluate`, `denoise`) live in their own modules and are registered by
+`add_subcommands`: a module `training/<name>.py` that defines ``add_subcommand(subparsers)`` adds
+its parser there and sets ``func`` (``parser.set_defaults(func=...)``, returning an exit code).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from manifests.io import ManifestError
+
+EXTRA_SUBCOMMAND_MODULES = ("evaluate", "denoise")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config, with_overrides
+    from .train import train
+
+    config = load_config(args.config)
+    overrides = {}
+    if args.data is not None:
+        import os
+
+        overrides["data.build"] = os.path.abspath(args.data) if "://" not in args.data else args.data
+    if args.device is not None:
+        overrides["device"] = args.device
+    if overrides:
+        config = with_overrides(config, **overrides)
+    results = train(config, args.run)
+    print(f"results: {args.run}/results.json; controller to use: {results['checkpoints'].get('best')}")
+    if results.get("time_limited"):
+        print("WARNING: a max_minutes budget cut a stage short; the results depend on this machine's speed")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .train import reproduce
+
+    results, diffs = reproduce(args.run_dir, args.run, tolerance=args.tolerance)
+    on_cpu = results["timings"]["device"] == "cpu"
+    if not diffs:
+        print(f"reproduced: every result of {args.run_dir} matches (tolerance {args.tolerance:g})")
+        return 0
+    print(f"{len(diffs)} result(s) differ from {args.run_dir}:")
+    for key, old, new in diffs:
+        delta = f" (diff {new - old:+.3g})" if isinstance(old, (int, float)) and isinstance(new, (int, float)) else ""
+        print(f"  {key}: {old} -> {new}{delta}")
+    if not on_cpu:
+        print(f"(on {results['timings']['device']}: GPU kernels are not bit-deterministic; differences are expected)")
+        return 0
+    return 1
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    """>>> Place for the other developers' subcommands: training/evaluate.py, training/denoise.py. <<<
+
+    Each module defines ``add_subcommand(sub)``; a module that does not exist yet is skipped.
+    """
+    for name in EXTRA_SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"training.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"training.{name}":
+                continue
+            raise
+        register = getattr(module, "add_subcommand", None)
+        if register is not None:
+            register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="training", description="Train and evaluate the neural-controlled spectral gate.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train (or resume) a run: stage 1, stage 2, mask-network baseline")
+    p.add_argument("config", help="training config (TOML), e.g. configs/train_demo.toml")
+    p.add_argument("--run", required=True, help="run folder (created, or resumed if it holds a run of the same config)")
+    p.add_argument("--data", default=None, help="build folder of `datagen build` (overrides data.build)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides the config's device")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reproduce", help="re-run a run from its saved config and compare the results")
+    p.add_argument("run_dir", help="run folder of `training train`")
+    p.add_argument("--run", default=None, help="folder of the new run (default: RUN_DIR-reproduce)")
+    p.add_argument("--tolerance", type=float, default=0.0, help="max absolute difference of a result (default 0: bit-identical)")
+    p.set_defaults(func=cmd_reproduce)
+
+    add_subcommands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+    from .train import TrainingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, ManifestError, TrainingError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,624 @@
+"""Two-stage training of the controller (and the mask-network baseline); a run is a folder.
+
+``train(config, run_dir) -> results`` runs, or resumes, every stage:
+
+* stage 1 — the controller alone learns the noise profile (L1 in dB vs the targets recomputed from
+  the augmented noise, `training.data`) while its scalar controls are held near the table's
+  defaults (a regularizer): cheap, no gate in the graph;
+* stage 2 — end to end through the spectral gate (`Denoiser`) vs the clean target: multi-resolution
+  STFT + SI-SDR, plus a small profile term that keeps the profile control interpretable;
+* masknet — the black-box baseline (`training.masknet.MaskNet`) with the stage-2 audio loss, the same
+  data order and crops and the same number of epochs by default.
+
+Every epoch ends with a validation on the fixed valid set (whole clips, stored mixtures): SI-SDR
+improvement per source type, profile error, mean controls; then a checkpoint and one line of
+``metrics.jsonl``. The blind DSP baseline (gate with the blind quantile profile and default
+controls) is evaluated once on the same set.
+
+Run folder::
+
+    config.json          resolved config (absolute data path); `training reproduce` re-runs it
+    run.json             seed, package versions, git commit, sha256 of examples.parquet, threads, device
+    metrics.jsonl        one JSON object per event (baseline, every epoch of every stage, stops)
+    results.json         final valid metrics of each stage and of the baselines (what `reproduce` compares)
+    train.log            the console log
+    checkpoints/stage1_last.pt, stage2_last.pt   last epoch of each stage (with optimizer state)
+    checkpoints/best.pt  the controller to use: the stage-2 epoch with the best valid mean SI-SDRi
+    checkpoints/masknet.pt  the baseline (last epoch)
+
+Resuming: rerunning `train` on the same folder continues after the last checkpointed epoch (an
+interrupted epoch is redone from its start; the data of an epoch depends only on (seed, epoch), so
+a resumed run gives the same numbers as an uninterrupted one). The config must be the same (up to
+`config.RESULT_IRRELEVANT_KEYS`), as must the examples manifest.
+
+A NaN/inf loss or gradient stops the run with `TrainingError` naming the stage, epoch and step; the
+checkpoints of the last good epoch are left untouched.
+
+Determinism: `torch.manual_seed(seed)` before building each model, data as in `training.data`. On
+CPU with the same number of torch threads, the same config gives bit-identical metrics.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from manifests.io import join
+
+from . import dsp
+from .checkpoint import build_model, is_finite_state, load_checkpoint, save_checkpoint
+from .config import TrainConfig, parse_config
+from .controller import Controller, Denoiser
+from .data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, make_loader
+from .losses import MultiResolutionSTFTLoss, control_regularizer, profile_loss, si_sdr
+from .masknet import MaskNet
+
+Tensor = torch.Tensor
+
+EVAL_BATCH = 16
+LR_FINAL_FRACTION = 0.1  # cosine decay from lr to lr * this over a stage's planned steps
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, a run folder of another config, ...); the message says why."""
+
+
+def checkpoint_paths(run_dir) -> dict[str, Path]:
+    """Where a run keeps its checkpoints: keys stage1, stage2, best, masknet."""
+    folder = Path(run_dir) / "checkpoints"
+    return {"stage1": folder / "stage1_last.pt", "stage2": folder / "stage2_last.pt", "best": folder / "best.pt",
+            "masknet": folder / "masknet.pt"}
+
+
+# --------------------------------------------------------------------------------------------------
+# run folder bookkeeping
+# --------------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: str) -> str:
+    import fsspec
+
+    digest = hashlib.sha256()
+    with fsspec.open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "numpy", "pyarrow", "soundfile", "fsspec", "hifi-denoise"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> dict[str, Any] | None:
+    """HEAD of the repository holding this package, and whether the work tree has changes (None if no git)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device = 'cuda' but no CUDA device is available; use device = 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def _config_diff(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        path = f"{prefix}{key}"
+        va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
+        if isinstance(va, Mapping) and isinstance(vb, Mapping):
+            keys += _config_diff(va, vb, path + ".")
+        elif va != vb:
+            keys.append(f"{path}: {va!r} -> {vb!r}")
+    return keys
+
+
+class _Run:
+    """Files of one run folder."""
+
+    def __init__(self, run_dir, config: TrainConfig, device: torch.device, log: Callable[[str], None] | None):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.paths = checkpoint_paths(self.dir)
+        self.config = config
+        self.metrics_path = self.dir / "metrics.jsonl"
+        self._echo = log if log is not None else (lambda msg: print(msg, flush=True))
+        manifest = join(config.data.build, "examples.parquet")
+        sha = file_sha256(manifest)
+        config_path, info_path = self.dir / "config.json", self.dir / "run.json"
+        if config_path.exists():
+            previous = parse_config(json.loads(config_path.read_text()), str(config_path))
+            diff = _config_diff(previous.result_dict(), config.result_dict())
+            if diff:
+                raise TrainingError(f"{self.dir}: this run folder was started with another config ({'; '.join(diff)}); "
+                                    "use a new --run folder, or the same config to resume")
+            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            if info.get("examples_sha256") not in (None, sha):
+                raise TrainingError(f"{self.dir}: {manifest} changed since this run started (sha256 "
+                                    f"{info['examples_sha256'][:12]}.. -> {sha[:12]}..); use a new --run folder")
+            self.resumed = True
+        else:
+            self.resumed = False
+        _write_json(config_path, config.to_dict())
+        info = {
+            "seed": config.seed,
+            "config_hash": config.result_hash(),
+            "examples_parquet": manifest,
+            "examples_sha256": sha,
+            "package_versions": package_versions(),
+            "git": git_commit(),
+            "device": str(device),
+            "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "command": sys.argv,
+        }
+        if info_path.exists():
+            old = json.loads(info_path.read_text())
+            info["started"] = old.get("started")
+            info["resumed"] = old.get("resumed", 0) + 1
+        else:
+            info["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            info["resumed"] = 0
+        _write_json(info_path, info)
+        self.info = info
+
+    def log(self, message: str) -> None:
+        self._echo(message)
+        with open(self.dir / "train.log", "a") as handle:
+            handle.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def append_metrics(self, entry: Mapping) -> None:
+        with open(self.metrics_path, "a") as handle:
+            handle.write(json.dumps(entry, sort_keys=True, default=float) + "\n")
+
+    def sync_metrics(self, stage: str, last_epoch: int, checkpoint_metrics: Mapping | None) -> None:
+        """Make the log agree with the checkpoint of `stage` after an interruption: drop the stage's
+        entries beyond `last_epoch`, and restore the entry of `last_epoch` from the checkpoint if missing."""
+        entries = self.read_metrics()
+        kept = [e for e in entries if not (e.get("stage") == stage and e.get("event") == "epoch" and e.get("epoch", -1) > last_epoch)]
+        present = any(e.get("stage") == stage and e.get("event") == "epoch" and e.get("epoch") == last_epoch for e in kept)
+        if not present and checkpoint_metrics is not None and last_epoch >= 0:
+            kept.append(dict(checkpoint_metrics))
+        if kept != entries:
+            tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
+            tmp.write_text("".join(json.dumps(e, sort_keys=True, default=float) + "\n" for e in kept))
+            os.replace(tmp, self.metrics_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluation on the fixed valid set
+# --------------------------------------------------------------------------------------------------
+
+
+def _summarize(eval_set: EvalSet, sdr_in: Tensor, sdr_out: Tensor, extra: Mapping[str, Tensor] | None = None) -> dict:
+    """Per source type and overall means of SI-SDR in/out/improvement (+ extra per-item metrics)."""
+    extra = dict(extra or {})
+    types = sorted(set(eval_set.source_type))
+    out: dict[str, Any] = {"per_source_type": {}}
+    for t in types + ["all"]:
+        mask = torch.tensor([t == "all" or s == t for s in eval_set.source_type])
+        entry = {"n": int(mask.sum()), "si_sdr_in": float(sdr_in[mask].mean()), "si_sdr_out": float(sdr_out[mask].mean()),
+                 "si_sdri": float((sdr_out - sdr_in)[mask].mean())}
+        for name, values in extra.items():
+            entry[name] = float(values[mask].mean())
+        if t == "all":
+            out.update(entry)
+        else:
+            out["per_source_type"][t] = entry
+    out["score"] = sum(out["per_source_type"][t]["si_sdri"] for t in types) / len(types)  # mean over source types
+    return out
+
+
+@torch.no_grad()
+def evaluate_model(model: torch.nn.Module, eval_set: EvalSet, device: torch.device, batch_size: int = EVAL_BATCH) -> dict:
+    """Valid metrics of a `Denoiser` (with profile error and mean controls) or a `MaskNet`."""
+    model.eval()
+    sdr_in, sdr_out, profile_err = [], [], []
+    controls_sum: dict[str, float] = {}
+    for sl, noisy, clean in eval_set.batches(batch_size):
+        noisy, clean = noisy.to(device), clean.to(device)
+        if isinstance(model, Denoiser):
+            out, controls = model(noisy)
+            profile_err.append((controls["noise_profile_db"].cpu() - eval_set.profile_db[sl]).abs().mean(dim=-1))
+            for name in dsp.SCALAR_CONTROL_NAMES:
+                controls_sum[name] = controls_sum.get(name, 0.0) + float(controls[name].sum())
+        else:
+            out = model(noisy)
+        sdr_in.append(si_sdr(noisy, clean).cpu())
+        sdr_out.append(si_sdr(out, clean).cpu())
+    extra = {"profile_mae_db": torch.cat(profile_err)} if profile_err else None
+    result = _summarize(eval_set, torch.cat(sdr_in), torch.cat(sdr_out), extra)
+    if controls_sum:
+        result["mean_controls"] = {k: v / len(eval_set) for k, v in controls_sum.items()}
+    return result
+
+
+@torch.no_grad()
+def evaluate_blind_dsp(eval_set: EvalSet, device: torch.device, quantile: float = 0.1, batch_size: int = EVAL_BATCH) -> dict:
+    """Valid metrics of the classic DSP: blind quantile noise profile, every other control at its default."""
+    layout = eval_set.layout
+    sdr_in, sdr_out, profile_err = [], [], []
+    for sl, noisy, clean in eval_set.batches(batch_size):
+        noisy, clean = noisy.to(device), clean.to(device)
+        profile = dsp.blind_noise_profile_db(noisy, layout, quantile=quantile)
+        controls = dsp.make_controls(noisy.shape[0], layout, device=device, noise_profile_db=profile)
+        out = dsp.spectral_gate(noisy, controls, layout)
+        profile_err.append((profile.cpu() - eval_set.profile_db[sl]).abs().mean(dim=-1))
+        sdr_in.append(si_sdr(noisy, clean).cpu())
+        sdr_out.append(si_sdr(out, clean).cpu())
+    return _summarize(eval_set, torch.cat(sdr_in), torch.cat(sdr_out), {"profile_mae_db": torch.cat(profile_err)})
+
+
+def _brief(metrics: Mapping) -> str:
+    parts = [f"{t} {m['si_sdri']:+.2f}" for t, m in metrics["per_source_type"].items()]
+    text = "SI-SDRi " + ", ".join(parts) + f" dB (score {metrics['score']:+.2f})"
+    if "profile_mae_db" in metrics:
+        text += f", profile MAE {metrics['profile_mae_db']:.2f} dB"
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# the generic stage loop
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Stage:
+    name: str  # stage1 | stage2 | masknet
+    kind: str  # checkpoint kind
+    module: torch.nn.Module  # parameters to optimize / state to save
+    model_config: dict
+    step: Callable[[dict], tuple[Tensor, dict[str, Tensor]]]  # batch -> (loss, parts)
+    evaluate: Callable[[], dict]
+    epochs: int
+    max_minutes: float
+    lr: float
+    grad_clip: float
+    path: Path
+    on_epoch: Callable[[int, dict, dict], None] | None = None  # (epoch, metrics, extra) after the checkpoint
+
+
+def _lr_at(stage: _Stage, step: int, steps_per_epoch: int) -> float:
+    total = max(1, stage.epochs * steps_per_epoch)
+    progress = min(1.0, step / total)
+    return stage.lr * (LR_FINAL_FRACTION + (1.0 - LR_FINAL_FRACTION) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: torch.device,
+               hooks: Mapping[str, Callable]) -> dict:
+    """Train (or resume, or skip if done) one stage; returns its last valid metrics (+ status)."""
+    optimizer = torch.optim.AdamW(stage.module.parameters(), lr=stage.lr, weight_decay=0.0)
+    start_epoch, step, elapsed = 0, 0, 0.0
+    if stage.path.exists():
+        ckpt = load_checkpoint(stage.path, map_location=device)
+        stage.module.load_state_dict(ckpt["state_dict"])
+        run.sync_metrics(stage.name, ckpt["epoch"], ckpt["extra"].get("log_entry"))
+        if ckpt["extra"].get("complete"):
+            run.log(f"[{stage.name}] already complete (epoch {ckpt['epoch'] + 1}/{stage.epochs}); skipping")
+            return {**ckpt["metrics"], "epochs_done": ckpt["epoch"] + 1,
+                    "time_limited": bool(ckpt["extra"].get("time_limited"))}
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        start_epoch, step, elapsed = ckpt["epoch"] + 1, ckpt["step"], float(ckpt["extra"].get("elapsed_s", 0.0))
+        run.log(f"[{stage.name}] resuming after epoch {ckpt['epoch'] + 1}/{stage.epochs} (step {step})")
+        last_metrics = ckpt["metrics"]
+    else:
+        run.sync_metrics(stage.name, -1, None)
+        last_metrics = {}
+    if stage.epochs == 0:
+        run.log(f"[{stage.name}] 0 epochs: skipped")
+        return {"epochs_done": 0, "time_limited": False}
+    steps_per_epoch = len(loader)
+    if steps_per_epoch == 0:
+        raise TrainingError(f"[{stage.name}] an epoch holds no whole batch: lower data.batch_size "
+                            f"({loader.batch_size}) or raise data.epoch_size")
+    time_limited = False
+    for epoch in range(start_epoch, stage.epochs):
+        began = time.perf_counter()
+        stage.module.train()
+        sampler.set_epoch(epoch)
+        sums: dict[str, float] = {}
+        for i, batch in enumerate(loader):
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(stage, step, steps_per_epoch)
+            loss, parts = stage.step(batch)
+            if "loss" in hooks:
+                loss = hooks["loss"](stage.name, epoch, i, loss)
+            if not bool(torch.isfinite(loss)):
+                _stop(run, stage, epoch, i, f"non-finite loss ({float(loss)})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if stage.grad_clip > 0:
+                norm = torch.nn.utils.clip_grad_norm_(stage.module.parameters(), stage.grad_clip)
+            else:
+                norm = torch.sqrt(sum(p.grad.square().sum() for p in stage.module.parameters() if p.grad is not None))
+            if not bool(torch.isfinite(norm)):
+                _stop(run, stage, epoch, i, f"non-finite gradient norm ({float(norm)})")
+            optimizer.step()
+            step += 1
+            sums["loss"] = sums.get("loss", 0.0) + float(loss)
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+        if not is_finite_state(stage.module.state_dict()):
+            _stop(run, stage, epoch, steps_per_epoch - 1, "non-finite weights after the epoch")
+        train_metrics = {k: v / steps_per_epoch for k, v in sums.items()}
+        metrics = stage.evaluate()
+        epoch_time = time.perf_counter() - began
+        elapsed += epoch_time
+        out_of_time = stage.max_minutes > 0 and elapsed > stage.max_minutes * 60 and epoch + 1 < stage.epochs
+        complete = epoch + 1 == stage.epochs or out_of_time
+        entry = {"event": "epoch", "stage": stage.name, "epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"],
+                 "train": train_metrics, "valid": metrics, "epoch_time_s": epoch_time, "elapsed_s": elapsed}
+        extra = {"complete": complete, "time_limited": out_of_time, "elapsed_s": elapsed, "log_entry": entry,
+                 "config_hash": run.config.result_hash(), "planned_epochs": stage.epochs}
+        if stage.on_epoch is not None:
+            stage.on_epoch(epoch, metrics, extra)
+        save_checkpoint(stage.path, kind=stage.kind, model_config=stage.model_config, layout=loader.dataset.layout,
+                        state_dict=stage.module.state_dict(), optimizer_state=optimizer.state_dict(), stage=stage.name,
+                        epoch=epoch, step=step, metrics=metrics, extra=extra)
+        run.append_metrics(entry)
+        run.log(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs} loss {train_metrics['loss']:.4f} | valid {_brief(metrics)} "
+                f"| {epoch_time:.0f} s")
+        last_metrics = metrics
+        if "epoch_end" in hooks:
+            hooks["epoch_end"](stage.name, epoch)
+        if out_of_time:
+            time_limited = True
+            run.log(f"[{stage.name}] WARNING: max_minutes={stage.max_minutes} reached after epoch {epoch + 1}/{stage.epochs}; "
+                    "stopping this stage early (results now depend on the machine's speed; raise max_minutes or lower epochs)")
+            run.append_metrics({"event": "time_limit", "stage": stage.name, "epoch": epoch, "elapsed_s": elapsed})
+            break
+    return {**last_metrics, "epochs_done": epoch + 1, "time_limited": time_limited}
+
+
+def _stop(run: _Run, stage: _Stage, epoch: int, step_in_epoch: int, what: str):
+    kept = f"{stage.path} (its last completed epoch)" if stage.path.exists() else "none for this stage yet"
+    message = (f"[{stage.name}] {what} at epoch {epoch + 1}, batch {step_in_epoch + 1}: training stopped. "
+               f"Last good checkpoint kept: {kept}. Lower the stage's lr or grad_clip, or check the data; "
+               "rerunning resumes from that checkpoint.")
+    run.append_metrics({"event": "error", "stage": stage.name, "epoch": epoch, "batch": step_in_epoch, "message": message})
+    run.log(message)
+    raise TrainingError(message)
+
+
+# --------------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------------
+
+
+def _controller_config(model: Controller) -> dict:
+    return {**model.config, "link_channels": True}
+
+
+def train(config: TrainConfig, run_dir, *, hooks: Mapping[str, Callable] | None = None,
+          log: Callable[[str], None] | None = None) -> dict:
+    """Train (or resume) every stage of `config` in `run_dir`; returns the results (also in results.json).
+
+    hooks (tests/debugging): "loss": f(stage, epoch, batch, loss) -> loss, called on every training
+    loss before the finiteness check; "epoch_end": f(stage, epoch), called after each epoch's
+    checkpoint (raise in it to simulate an interruption).
+    """
+    hooks = dict(hooks or {})
+    device = resolve_device(config.device)
+    run = _Run(run_dir, config, device, log)
+    wall = time.perf_counter()
+    run.log(f"run {run.dir} ({'resumed' if run.resumed else 'new'}): data {config.data.build}, device {device}, "
+            f"{torch.get_num_threads()} torch threads, {config.data.num_workers} data workers")
+
+    index = ExampleIndex(config.data.build)
+    layout = index.layout
+    train_set = TrainDataset(index, "train", config.data.crop_s, config.data.augment, config.seed)
+    sampler = EpochSampler(train_set.source_types, config.data.source_weights, config.data.epoch_size, config.seed)
+    loader = make_loader(train_set, sampler, config.data.batch_size, config.data.num_workers)
+    t0 = time.perf_counter()
+    valid = EvalSet(index, "valid", config.data.eval_crop_s)
+    run.log(f"data: {len(train_set)} train examples ({len(sampler)} per epoch, {len(loader)} batches of "
+            f"{config.data.batch_size} x {config.data.crop_s} s), {len(valid)} valid clips of "
+            f"{valid.noisy.shape[-1] / layout.sample_rate:.2f} s (loaded in {time.perf_counter() - t0:.1f} s)")
+
+    blind = evaluate_blind_dsp(valid, device, quantile=config.controller.prior_quantile)
+    run.log(f"[baseline] blind DSP, default controls: valid {_brief(blind)}")
+    if not any(e.get("event") == "baseline" for e in run.read_metrics()):
+        run.append_metrics({"event": "baseline", "stage": "blind_dsp", "valid": blind})
+
+    torch.manual_seed(config.seed)
+    controller = Controller(layout, **dataclasses_asdict(config.controller)).to(device)
+    denoiser = Denoiser(controller)
+    model_config = _controller_config(controller)
+    mrstft = MultiResolutionSTFTLoss().to(device)
+    s1, s2 = config.stage1, config.stage2
+
+    def stage1_step(batch):
+        noisy, target = batch["noisy"].to(device), batch["profile_db"].to(device)
+        controls, normalized = controller(noisy, return_normalized=True)
+        lp = profile_loss(controls["noise_profile_db"], target)
+        lc = control_regularizer(normalized)
+        return s1.weight_profile * lp + s1.weight_controls * lc, {"profile_l1_db": lp.detach(), "controls_reg": lc.detach()}
+
+    def stage2_step(batch):
+        noisy, clean, target = batch["noisy"].to(device), batch["clean"].to(device), batch["profile_db"].to(device)
+        out, controls, normalized = denoiser(noisy, return_normalized=True)
+        mr = mrstft(out, clean)
+        sd = si_sdr(out, clean).mean()
+        lp = profile_loss(controls["noise_profile_db"], target)
+        lc = control_regularizer(normalized)
+        loss = s2.weight_mrstft * mr - s2.weight_sisdr * sd + s2.weight_profile * lp + s2.weight_controls * lc
+        return loss, {"mrstft": mr.detach(), "si_sdr_db": sd.detach(), "profile_l1_db": lp.detach(), "controls_reg": lc.detach()}
+
+    def evaluate_controller():
+        return evaluate_model(denoiser, valid, device)
+
+    paths = run.paths
+    results: dict[str, Any] = {"baseline_blind_dsp": blind}
+    stage_times: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    results["stage1"] = _run_stage(run, _Stage("stage1", "controller", controller, model_config, stage1_step, evaluate_controller,
+                                               s1.epochs, s1.max_minutes, s1.lr, s1.grad_clip, paths["stage1"]),
+                                   loader, sampler, device, hooks)
+    stage_times["stage1"] = time.perf_counter() - t0
+    if s2.epochs == 0:
+        _save_best(paths, controller, model_config, layout, "stage1", results["stage1"], paths["stage1"])
+
+    best_state: dict[str, Any] = {}
+
+    def on_stage2_epoch(epoch: int, metrics: dict, extra: dict) -> None:
+        previous = best_state.get("best")
+        if previous is None or metrics["score"] > previous["score"]:
+            best_state["best"] = {"epoch": epoch, "score": metrics["score"]}
+            save_checkpoint(paths["best"], kind="controller", model_config=model_config, layout=layout,
+                            state_dict=controller.state_dict(), stage="stage2", epoch=epoch, step=0, metrics=metrics,
+                            extra={"selected_by": "best valid mean SI-SDRi over source types (stage 2)",
+                                   "config_hash": config.result_hash()})
+        extra["best"] = best_state["best"]
+
+    if s2.epochs > 0:
+        if paths["stage2"].exists():
+            best_state["best"] = load_checkpoint(paths["stage2"])["extra"].get("best")
+        t0 = time.perf_counter()
+        results["stage2"] = _run_stage(run, _Stage("stage2", "controller", controller, model_config, stage2_step,
+                                                   evaluate_controller, s2.epochs, s2.max_minutes, s2.lr, s2.grad_clip,
+                                                   paths["stage2"], on_epoch=on_stage2_epoch),
+                                       loader, sampler, device, hooks)
+        stage_times["stage2"] = time.perf_counter() - t0
+    best = load_checkpoint(paths["best"])
+    results["best"] = {"stage": best["stage"], "epoch": best["epoch"], **best["metrics"]}
+    run.log(f"[best] {paths['best']}: {best['stage']} epoch {best['epoch'] + 1}, valid {_brief(best['metrics'])}")
+
+    if config.masknet.enabled and config.masknet.epochs > 0:
+        m = config.masknet
+        torch.manual_seed(config.seed + 1)
+        masknet = MaskNet(layout, hidden=m.hidden, gru_layers=m.gru_layers).to(device)
+
+        def masknet_step(batch):
+            noisy, clean = batch["noisy"].to(device), batch["clean"].to(device)
+            out = masknet(noisy)
+            mr = mrstft(out, clean)
+            sd = si_sdr(out, clean).mean()
+            return s2.weight_mrstft * mr - s2.weight_sisdr * sd, {"mrstft": mr.detach(), "si_sdr_db": sd.detach()}
+
+        t0 = time.perf_counter()
+        results["masknet"] = _run_stage(run, _Stage("masknet", "masknet", masknet, dict(masknet.config), masknet_step,
+                                                    lambda: evaluate_model(masknet, valid, device), m.epochs, m.max_minutes,
+                                                    m.lr, m.grad_clip, paths["masknet"]),
+                                        loader, sampler, device, hooks)
+        stage_times["masknet"] = time.perf_counter() - t0
+
+    results["time_limited"] = any(bool(results.get(s, {}).get("time_limited")) for s in ("stage1", "stage2", "masknet"))
+    results["timings"] = {"this_invocation_s": time.perf_counter() - wall, "stages_this_invocation_s": stage_times,
+                          "torch_threads": torch.get_num_threads(), "device": str(device)}
+    results["checkpoints"] = {k: str(v) for k, v in paths.items() if v.exists()}
+    _write_json(run.dir / "results.json", results)
+    run.append_metrics({"event": "done", "best": results["best"]["score"], "time_limited": results["time_limited"]})
+    summary = [f"blind DSP {_brief(blind)}", f"controller {_brief(results['best'])}"]
+    if "masknet" in results:
+        summary.append(f"masknet {_brief(results['masknet'])}")
+    run.log("done: " + " | ".join(summary))
+    return results
+
+
+def dataclasses_asdict(obj) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(obj)
+
+
+def _save_best(paths, controller, model_config, layout, stage, metrics, source: Path) -> None:
+    """best.pt when stage 2 does not run: the stage-1 controller (or the untrained one)."""
+    ckpt = load_checkpoint(source) if source.exists() else None
+    save_checkpoint(paths["best"], kind="controller", model_config=model_config, layout=layout,
+                    state_dict=controller.state_dict(), stage=stage, epoch=ckpt["epoch"] if ckpt else -1, step=0,
+                    metrics=ckpt["metrics"] if ckpt else {k: v for k, v in metrics.items() if k not in ("epochs_done", "time_limited")},
+                    extra={"selected_by": "stage 2 disabled: last stage-1 epoch"})
+
+
+# --------------------------------------------------------------------------------------------------
+# reproduce
+# --------------------------------------------------------------------------------------------------
+
+NONDETERMINISTIC_RESULT_KEYS = ("timings", "checkpoints")
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def compare_results(original: Mapping, new: Mapping, tolerance: float = 0.0) -> list[tuple[str, Any, Any]]:
+    """(key, original, new) for every result that differs (numbers by more than `tolerance`)."""
+    a = flatten({k: v for k, v in original.items() if k not in NONDETERMINISTIC_RESULT_KEYS})
+    b = flatten({k: v for k, v in new.items() if k not in NONDETERMINISTIC_RESULT_KEYS})
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
+        if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and not isinstance(va, bool):
+            if not (abs(va - vb) <= tolerance or (math.isnan(va) and math.isnan(vb))):
+                diffs.append((key, va, vb))
+        elif va != vb:
+            diffs.append((key, va, vb))
+    return diffs
+
+
+def reproduce(run_dir, new_run=None, tolerance: float = 0.0, log: Callable[[str], None] | None = None) -> tuple[dict, list]:
+    """Re-run `run_dir` from its saved resolved config into `new_run` (default: ``<run_dir>-reproduce``);
+    returns (new results, differences vs the original results.json)."""
+    run_dir = Path(run_dir)
+    config_path, results_path = run_dir / "config.json", run_dir / "results.json"
+    if not config_path.exists():
+        raise TrainingError(f"{run_dir}: no config.json; not a run folder of `training train`")
+    if not results_path.exists():
+        raise TrainingError(f"{run_dir}: no results.json; the original run did not finish (rerun `training train` on it first)")
+    config = parse_config(json.loads(config_path.read_text()), str(config_path))
+    original = json.loads(results_path.read_text())
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    threads = info.get("torch_threads")
+    if threads and threads != torch.get_num_threads():
+        torch.set_num_threads(int(threads))
+    new_run = Path(new_run) if new_run is not None else run_dir.with_name(run_dir.name + "-reproduce")
+    if new_run.resolve() == run_dir.resolve():
+        raise TrainingError("the reproduction needs its own folder (--run NEW_DIR)")
+    results = train(config, new_run, log=log)
+    return results, compare_results(original, results, tolerance)
