@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One entry point for a fresh machine: creates `.venv`, installs the project, then runs a job.
 
-    python3 run.py demo  [--out DIR]     build the embedded demo corpus, train, evaluate, audit
+    python3 run.py demo  [--out DIR]     build the embedded demo corpus, train, evaluate, audit (default DIR: runs/demo)
     python3 run.py test  [PYTEST ARGS]   run the test suite
     python3 run.py setup                 only create / update the virtualenv
 
@@ -64,7 +64,28 @@ def main(argv: list[str]) -> int:
         return 0
     if job == "test":
         return subprocess.run([str(python), "-m", "pytest", "-q", *rest], cwd=ROOT).returncode
-    return subprocess.run([str(python), "-m", "training.demo", *rest], cwd=ROOT).returncode
+    return demo(python, rest)
+
+
+def demo(python: Path, args: list[str]) -> int:
+    """The main job on the embedded default: corpus -> trained model -> per-source report -> audit."""
+    out = Path(args[args.index("--out") + 1]) if "--out" in args else ROOT / "runs" / "demo"
+    data, run = out / "data", out / "run"
+    steps = [
+        ("synthesize the demo corpus", ["-m", "datagen.cli", "build", "--out", str(data)]),
+        ("train the controller (stages 1 and 2) and the mask-network baseline",
+         ["-m", "training.cli", "train", str(ROOT / "configs" / "train_demo.toml"), "--run", str(run), "--data", str(data)]),
+        ("evaluate every method on the test split", ["-m", "training.cli", "evaluate", str(run)]),
+        ("audit the corpus", ["-m", "datagen.cli", "audit", str(data)]),
+    ]
+    for number, (title, command) in enumerate(steps, 1):
+        print(f"\n=== [{number}/{len(steps)}] {title}: {' '.join(command[1:])}", flush=True)
+        code = subprocess.run([str(python), *command], cwd=ROOT).returncode
+        if code != 0:
+            print(f"run.py demo: step {number} ({title}) failed with exit code {code}; rerunning resumes where it stopped", file=sys.stderr)
+            return code
+    print(f"\ndone: corpus {data}, run {run}, report {run / 'report_test' / 'report.md'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -252,7 +252,10 @@ def _check_audio(data: bytes, row: dict, kind: str) -> list[tuple[str, str]]:
 
 
 def _check_json(data: bytes, row: dict) -> list[tuple[str, str]]:
-    """(kind, detail) of what is wrong with a `<key>.json` member (it has no checksum: its fields must match the row)."""
+    """(kind, detail) of what is wrong with a `<key>.json` member: its checksum, and its fields against the row."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != row.get("json_sha256"):
+        return [("checksum", f"sha256 {digest[:16]}..., manifest says {str(row.get('json_sha256'))[:16]}...")]
     try:
         meta = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

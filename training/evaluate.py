@@ -93,6 +93,14 @@ def resolve_build(run_dir: Path, build: str | None = None) -> str:
                             f"neither as given nor relative to {run_dir}; pass --build BUILD_DIR")
 
 
+def find_checkpoint(run_dir: Path, filename: str) -> Path | None:
+    """RUN_DIR/filename, else RUN_DIR/checkpoints/filename, else None."""
+    for path in (run_dir / filename, run_dir / "checkpoints" / filename):
+        if path.is_file():
+            return path
+    return None
+
+
 def load_model(path: Path, device: torch.device):
     """(model in eval mode on `device`, checkpoint dict) via `training.checkpoint`."""
     from .checkpoint import build_model, load_checkpoint
@@ -194,7 +202,8 @@ def evaluate_examples(rows: list[dict], root: str, layout: BandLayout, models: d
             if rate != layout.sample_rate:
                 raise ValueError(f"{batch[0]['example_id']}: {rate} Hz, but the models run at {layout.sample_rate} Hz")
             sdr_in = metrics.si_sdr(noisy, clean).cpu()
-            mr_in = metrics.mr_stft_distance(noisy, clean).cpu()
+            ref_mags = metrics.reference_magnitudes(clean)
+            mr_in = metrics.mr_stft_distance(noisy, ref_mags=ref_mags).cpu()
             is_speech = np.array([r["source_type"] == "speech" for r in batch])
             pesq_in = stoi_in = np.full(len(batch), np.nan)
             if perceptual and is_speech.any():
@@ -207,7 +216,7 @@ def evaluate_examples(rows: list[dict], root: str, layout: BandLayout, models: d
                     sdr_out, mr_out, pesq_out, stoi_out = sdr_in, mr_in, pesq_in, stoi_in
                 else:
                     sdr_out = metrics.si_sdr(out, clean).cpu()
-                    mr_out = metrics.mr_stft_distance(out, clean).cpu()
+                    mr_out = metrics.mr_stft_distance(out, ref_mags=ref_mags).cpu()
                     pesq_out = stoi_out = np.full(len(batch), np.nan)
                     if perceptual and is_speech.any():
                         pesq_out = metrics.pesq_wb(out, clean, rate)
@@ -361,7 +370,8 @@ def method_costs(layout: BandLayout, models: dict, seconds: float = 10.0, repeat
 def _fmt(value, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text  # no "-0.00"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -558,23 +568,36 @@ def plot_spectrograms(out_dir: Path, keep: _Keep, methods: list[str], rate: int)
         seen.add(row["source_type"])
         panels = [("noisy", kept["noisy"]), ("clean", kept["clean"])]
         panels += [(m, kept[m]) for m in methods if m in kept]
-        fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), sharex=True)
-        window = np.hanning(2048)
-        for ax, (label, x) in zip(np.atleast_1d(axes), panels):
-            ax.specgram(x + 1e-9, NFFT=2048, Fs=rate, noverlap=1536, window=window, scale="dB", vmin=-130, vmax=-20,
-                        cmap="magma")
-            ax.set_ylim(0, rate / 2)
-            ax.set_ylabel("Hz")
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.6 * len(panels)), sharex=True, squeeze=False)
+        for ax, (label, x) in zip(axes[:, 0], panels):
+            db, extent = _spectrogram_db(x, rate)
+            ax.imshow(db, origin="lower", aspect="auto", extent=extent, vmin=-130, vmax=-20, cmap="magma",
+                      interpolation="nearest")
+            ax.set_ylabel("kHz")
             ax.set_title(label, fontsize=9, loc="left")
-        np.atleast_1d(axes)[-1].set_xlabel("s")
+        axes = axes[:, 0]
+        axes[-1].set_xlabel("s")
         fig.suptitle(f"{eid}: {row['source_type']}, {row['noise_type']} noise, target SNR {row['snr_target_db']:.1f} dB",
                      fontsize=10)
         fig.tight_layout()
         path = out_dir / f"spectrograms_{row['source_type']}.png"
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=80)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _spectrogram_db(x: np.ndarray, rate: int, n_fft: int = 2048, hop: int = 512, max_frames: int = 800):
+    """Power density (dB, floored) of a mono signal -> ((bins, frames) array, imshow extent in s/kHz)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < n_fft:
+        x = np.pad(x, (0, n_fft - x.size))
+    hop = max(hop, (x.size - n_fft) // max_frames + 1)
+    window = np.hanning(n_fft + 1)[:-1]
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * window
+    power = np.abs(np.fft.rfft(frames, axis=-1)) ** 2 / np.sum(window**2)
+    db = 10.0 * np.log10(np.maximum(power.T, 1e-14))
+    return db, (0.0, x.size / rate, 0.0, rate / 2000.0)
 
 
 def plot_profiles(out_dir: Path, keep: _Keep, layout: BandLayout) -> list[Path]:
@@ -637,8 +660,8 @@ def evaluate(run_dir, split: str = "test", out_dir=None, max_examples: int | Non
 
     models = {}
     for name, filename in (("controller", "best.pt"), ("masknet", "masknet.pt")):
-        path = run_dir / filename
-        if path.exists():
+        path = find_checkpoint(run_dir, filename)
+        if path is not None:
             model, _ = load_model(path, dev)
             model_layout = getattr(model, "layout", layout)
             if model_layout != layout:
@@ -646,7 +669,7 @@ def evaluate(run_dir, split: str = "test", out_dir=None, max_examples: int | Non
                                  f"differs from the build's band layout ({manifest})")
             models[name] = model
         elif progress:
-            print(f"evaluate: {path} not found; method '{name}' skipped", file=sys.stderr)
+            print(f"evaluate: no {filename} in {run_dir} (or its checkpoints/); method '{name}' skipped", file=sys.stderr)
     methods = [m for m in METHODS if m in ("noisy", "dsp_blind", "dsp_oracle") or m in models]
 
     keep_ids = _plot_choices(rows)

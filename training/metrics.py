@@ -54,14 +54,32 @@ def si_sdr_improvement(estimate, reference, noisy) -> Tensor:
 _MRSTFT = MultiResolutionSTFTLoss()
 
 
-def mr_stft_distance(estimate, reference) -> Tensor:
-    """Multi-resolution STFT distance per example -> (batch,): the training loss
-    `losses.MultiResolutionSTFTLoss` (default resolutions; spectral convergence + log-magnitude L1,
-    averaged over resolutions) evaluated on each example alone. 0 for a perfect estimate."""
-    est = _as_tensor(estimate).float()
-    ref = _as_tensor(reference).float().to(est.device)
+def reference_magnitudes(reference, loss: MultiResolutionSTFTLoss = _MRSTFT) -> list[Tensor]:
+    """Magnitudes of the reference at every resolution of `loss`, (batch, -1) each: compute them
+    once and pass them to `mr_stft_distance` for several estimates of the same references."""
+    ref = _as_tensor(reference).float()
     with torch.no_grad():
-        return torch.stack([_MRSTFT(est[b:b + 1], ref[b:b + 1]) for b in range(est.shape[0])])
+        return [loss._mag(ref, n_fft).reshape(ref.shape[0], -1) for n_fft in loss.fft_sizes]
+
+
+def mr_stft_distance(estimate, reference=None, *, ref_mags: list[Tensor] | None = None,
+                     loss: MultiResolutionSTFTLoss = _MRSTFT) -> Tensor:
+    """Multi-resolution STFT distance per example -> (batch,): the training loss
+    `losses.MultiResolutionSTFTLoss` (its resolutions, magnitudes and weights: spectral convergence
+    + mean |log-magnitude difference|, averaged over resolutions) for each example alone, i.e. its
+    batch mean equals the loss. 0 for a perfect estimate. `ref_mags`: `reference_magnitudes(reference)`."""
+    est = _as_tensor(estimate).float()
+    if ref_mags is None:
+        ref_mags = reference_magnitudes(reference, loss)
+    total = torch.zeros(est.shape[0], device=est.device)
+    with torch.no_grad():
+        for n_fft, ref in zip(loss.fft_sizes, ref_mags):
+            mag = loss._mag(est, n_fft).reshape(est.shape[0], -1)
+            ref = ref.to(mag.device)
+            sc = torch.linalg.vector_norm(ref - mag, dim=-1) / torch.linalg.vector_norm(ref, dim=-1).clamp_min(1e-8)
+            log = (torch.log(ref) - torch.log(mag)).abs().mean(dim=-1)
+            total = total + loss.w_sc * sc + loss.w_log * log
+    return total / len(loss.fft_sizes)
 
 
 # optional perceptual metrics -------------------------------------------------------------------

@@ -439,12 +439,12 @@ def train(config: TrainConfig, run_dir, *, hooks: Mapping[str, Callable] | None 
     """
     hooks = dict(hooks or {})
     device = resolve_device(config.device)
+    index = ExampleIndex(config.data.build)  # refuses a missing/other-version manifest before touching run_dir
     run = _Run(run_dir, config, device, log)
     wall = time.perf_counter()
     run.log(f"run {run.dir} ({'resumed' if run.resumed else 'new'}): data {config.data.build}, device {device}, "
             f"{torch.get_num_threads()} torch threads, {config.data.num_workers} data workers")
 
-    index = ExampleIndex(config.data.build)
     layout = index.layout
     train_set = TrainDataset(index, "train", config.data.crop_s, config.data.augment, config.seed)
     sampler = EpochSampler(train_set.source_types, config.data.source_weights, config.data.epoch_size, config.seed)
