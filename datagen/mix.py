@@ -23,11 +23,13 @@ class MixError(ValueError):
 
 @dataclass(frozen=True)
 class MixResult:
-    """Written members ((channels, samples), float32 values exactly as decoded) and their gains and measures."""
+    """Written members ((channels, samples), float32 values exactly as decoded), their quantized
+    counts as `quantize` returns them (what the encoder stores), and the gains and measures."""
 
     noisy: np.ndarray
     clean: np.ndarray
     noise: np.ndarray
+    counts: dict[str, np.ndarray]
     clean_gain_db: float
     noise_gain_db: float
     ceiling_gain_db: float
@@ -121,6 +123,7 @@ def mix(
         noisy=noisy_out,
         clean=clean_out,
         noise=noise_out,
+        counts={"noisy": noisy_q, "clean": clean_q, "noise": noise_q},
         clean_gain_db=_db(clean_gain),
         noise_gain_db=_db(noise_gain),
         ceiling_gain_db=_db(ceiling_gain),

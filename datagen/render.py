@@ -82,17 +82,21 @@ def read_noise(plan: ExamplePlan, config: BuildConfig) -> tuple[np.ndarray, int]
                           int(round(config.mix.noise_crossfade_s * sample_rate)))
 
 
-def encode(audio_float: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
-    """Encode (channels, samples) audio on the format's grid (see mix.quantize) to file bytes."""
+def encode_counts(counts: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
+    """Encode (channels, samples) counts from `mix.quantize` to file bytes, losslessly."""
     container, subtype = SUBTYPES[audio_format]
-    data = quantize(audio_float, audio_format)
     if audio_format == "flac16":
-        data = data.astype(np.int16)
+        counts = counts.astype(np.int16)
     elif audio_format == "flac24":
-        data = data << 8  # libsndfile maps int32 to 24-bit by its top 24 bits
+        counts = counts << 8  # libsndfile maps int32 to 24-bit by its top 24 bits
     buffer = io.BytesIO()
-    sf.write(buffer, data.T, sample_rate, format=container, subtype=subtype)
+    sf.write(buffer, counts.T, sample_rate, format=container, subtype=subtype)
     return buffer.getvalue()
+
+
+def encode(audio_float: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
+    """Encode (channels, samples) float audio on the format's grid (see mix.quantize) to file bytes."""
+    return encode_counts(quantize(audio_float, audio_format), sample_rate, audio_format)
 
 
 def render_example(plan: ExamplePlan, config: BuildConfig, layout: BandLayout) -> RenderedExample:
@@ -103,7 +107,7 @@ def render_example(plan: ExamplePlan, config: BuildConfig, layout: BandLayout) -
     result = mix(clean, noise, audio.sample_rate, plan.snr_target_db, plan.clean_loudness_target_lufs,
                  config.snr.definition, audio.peak_ceiling_dbfs, audio.format)
     ext = EXTENSIONS[audio.format]
-    encoded = {name: encode(getattr(result, name), audio.sample_rate, audio.format) for name in ("noisy", "clean", "noise")}
+    encoded = {name: encode_counts(counts, audio.sample_rate, audio.format) for name, counts in result.counts.items()}
     record = {
         **{k: v for k, v in plan.to_dict().items() if k not in {"clean_sample_rate", "clean_frames", "noise_sample_rate", "noise_frames", "noise_loop"}},
         "noise_loop_count": wraps,

@@ -113,8 +113,8 @@ class MaskNetConfig:
     epochs: int = 10  # same data and crops as stage 2
     max_minutes: float = 12.0
     lr: float = 1e-3
-    hidden: int = 256  # conv channels; the bidirectional GRU has hidden * 3 / 4 units per direction
-    gru_layers: int = 2
+    hidden: int = 256  # conv channels = GRU units per direction (2.1 M parameters at 256)
+    gru_layers: int = 1
     grad_clip: float = 1.0
 
 
@@ -122,6 +122,8 @@ class MaskNetConfig:
 class TrainConfig:
     seed: int = 0
     device: str = field(default="auto", metadata=_choices(*DEVICES))
+    threads: int = 1  # torch intra-op threads (0: torch's default). Part of the result: float sums depend on it
+
     data: DataConfig = field(default_factory=DataConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)
@@ -206,6 +208,7 @@ def _require(condition: bool, where: str, key: str, message: str) -> None:
 def validate(config: TrainConfig, where: str) -> TrainConfig:
     """Cross-field and range checks."""
     d, a = config.data, config.data.augment
+    _require(config.threads >= 0, where, "threads", "must be >= 0 (0: torch's default)")
     _require(bool(d.build), where, "data.build", "must name a build folder of `datagen build`")
     _require(0.1 <= d.crop_s <= 60.0, where, "data.crop_s", f"must be in 0.1..60 s, got {d.crop_s}")
     _require(d.eval_crop_s == 0.0 or 0.1 <= d.eval_crop_s <= 600.0, where, "data.eval_crop_s", "must be 0 (whole clips) or 0.1..600 s")

@@ -538,7 +538,7 @@ def plot_si_sdri(out_dir: Path, summary: list[dict], methods: list[str]) -> list
             for j, m in enumerate(methods_out):
                 values = [next((r["si_sdri"] for r in rows if r["method"] == m and r[key] == c), np.nan) for c in cats]
                 if key == "snr_bucket":
-                    ax.plot(x, values, marker="o", label=m)
+                    ax.plot(x, values, marker="osD^v"[j % 5], ls=("-", "--", "-.", ":")[j % 4], label=m)
                 else:
                     ax.bar(x - 0.4 + width * (j + 0.5), values, width, label=m)
             ax.axhline(0.0, color="k", lw=0.8)
@@ -567,7 +567,7 @@ def plot_spectrograms(out_dir: Path, keep: _Keep, methods: list[str], rate: int)
             continue
         seen.add(row["source_type"])
         panels = [("noisy", kept["noisy"]), ("clean", kept["clean"])]
-        panels += [(m, kept[m]) for m in methods if m in kept]
+        panels += [(m, kept[m]) for m in methods if m != "noisy" and m in kept]
         fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.6 * len(panels)), sharex=True, squeeze=False)
         for ax, (label, x) in zip(axes[:, 0], panels):
             db, extent = _spectrogram_db(x, rate)
@@ -611,7 +611,7 @@ def plot_profiles(out_dir: Path, keep: _Keep, layout: BandLayout) -> list[Path]:
     fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 3.6 * rows_n), squeeze=False)
     centres = np.maximum(layout.band_centers_hz, 10.0)
     styles = {"manifest": ("k", "-", "true (manifest)"), "oracle": ("0.5", "--", "true (gate STFT)"),
-              "dsp_blind": ("tab:blue", "-", "blind estimate"), "controller": ("tab:red", "-", "controller")}
+              "dsp_blind": ("tab:blue", "-", "blind estimate"), "controller": ("tab:red", "--", "controller")}
     for ax, (eid, prof) in zip(axes.flat, items):
         for key, (color, ls, label) in styles.items():
             if key in prof:
@@ -637,7 +637,8 @@ def plot_profiles(out_dir: Path, keep: _Keep, layout: BandLayout) -> list[Path]:
 
 
 def evaluate(run_dir, split: str = "test", out_dir=None, max_examples: int | None = None, *, build: str | None = None,
-             device: str = "auto", batch_size: int = 16, timing: bool = True, progress: bool = True) -> dict[str, Path]:
+             device: str = "auto", batch_size: int = 16, timing: bool = True, timing_repeats: int = 5,
+             progress: bool = True) -> dict[str, Path]:
     """Evaluate every method on `split` of the run's build; returns the paths written
     ({"report", "results", "summary", "plots": [...]})."""
     started = time.perf_counter()
@@ -675,7 +676,7 @@ def evaluate(run_dir, split: str = "test", out_dir=None, max_examples: int | Non
     keep_ids = _plot_choices(rows)
     results, keep = evaluate_examples(rows, root, layout, models, dev, batch_size, set(keep_ids), progress)
     summary = aggregate(results, methods)
-    costs = method_costs(layout, models, timing=timing)
+    costs = method_costs(layout, models, repeats=timing_repeats, timing=timing)
 
     results_path, summary_path = write_tables(out, results, summary)
     plots = plot_si_sdri(out, summary, methods)
@@ -705,6 +706,9 @@ def add_evaluate_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run_evaluate)
     return parser
+
+
+add_subcommand = add_evaluate_parser  # the hook `training.cli.add_subcommands` looks for
 
 
 def _run_evaluate(args) -> int:

@@ -37,7 +37,7 @@ def si_sdr_loss(estimate: Tensor, target: Tensor) -> Tensor:
 class MultiResolutionSTFTLoss(torch.nn.Module):
     """Sum over FFT sizes of spectral convergence + mean |log |S| - log |S_hat|| (Yamamoto et al. 2020).
 
-    Periodic Hann windows, hop = n_fft / 4, centred frames. Magnitudes are floored at
+    Periodic Hann windows, hop = n_fft / 4, frames from the first sample (no padding). Magnitudes are floored at
     sqrt(`power_floor`) inside the log so silent passages do not dominate. Averaged over resolutions.
     """
 
@@ -50,10 +50,13 @@ class MultiResolutionSTFTLoss(torch.nn.Module):
         self.w_sc, self.w_log = float(w_sc), float(w_log)
 
     def _mag(self, x: Tensor, n_fft: int) -> Tensor:
+        # frames by `unfold` + rfft (no padding): the same spectrogram as an uncentred torch.stft, with
+        # a backward about twice as fast on CPU
+        x = x.reshape(-1, x.shape[-1])
+        if x.shape[-1] < n_fft:
+            x = torch.nn.functional.pad(x, (0, n_fft - x.shape[-1]))
         window = torch.hann_window(n_fft, periodic=True, device=x.device, dtype=x.dtype)
-        spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, n_fft // self.hop_divisor, n_fft, window=window,
-                          center=True, pad_mode="reflect" if x.shape[-1] > n_fft // 2 else "constant",
-                          return_complex=True)
+        spec = torch.fft.rfft(x.unfold(-1, n_fft, max(1, n_fft // self.hop_divisor)) * window, dim=-1)
         return (spec.real.square() + spec.imag.square()).clamp_min(self.power_floor).sqrt()
 
     def forward(self, estimate: Tensor, target: Tensor) -> Tensor:

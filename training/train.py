@@ -363,8 +363,8 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
             loss, parts = stage.step(batch)
             if "loss" in hooks:
                 loss = hooks["loss"](stage.name, epoch, i, loss)
-            if not bool(torch.isfinite(loss)):
-                _stop(run, stage, epoch, i, f"non-finite loss ({float(loss)})")
+            if not bool(torch.isfinite(loss.detach())):
+                _stop(run, stage, epoch, i, f"non-finite loss ({float(loss.detach())})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if stage.grad_clip > 0:
@@ -375,7 +375,7 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
                 _stop(run, stage, epoch, i, f"non-finite gradient norm ({float(norm)})")
             optimizer.step()
             step += 1
-            sums["loss"] = sums.get("loss", 0.0) + float(loss)
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
         if not is_finite_state(stage.module.state_dict()):
@@ -437,7 +437,16 @@ def train(config: TrainConfig, run_dir, *, hooks: Mapping[str, Callable] | None 
     loss before the finiteness check; "epoch_end": f(stage, epoch), called after each epoch's
     checkpoint (raise in it to simulate an interruption).
     """
-    hooks = dict(hooks or {})
+    threads = torch.get_num_threads()
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, run_dir, dict(hooks or {}), log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
     device = resolve_device(config.device)
     index = ExampleIndex(config.data.build)  # refuses a missing/other-version manifest before touching run_dir
     run = _Run(run_dir, config, device, log)
@@ -615,8 +624,8 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0, log: Callable[[str]
     original = json.loads(results_path.read_text())
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     threads = info.get("torch_threads")
-    if threads and threads != torch.get_num_threads():
-        torch.set_num_threads(int(threads))
+    if config.threads == 0 and threads and threads != torch.get_num_threads():
+        torch.set_num_threads(int(threads))  # the original run used torch's default: match its thread count
     new_run = Path(new_run) if new_run is not None else run_dir.with_name(run_dir.name + "-reproduce")
     if new_run.resolve() == run_dir.resolve():
         raise TrainingError("the reproduction needs its own folder (--run NEW_DIR)")

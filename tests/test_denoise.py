@@ -1,0 +1,202 @@
+"""Tests of `training denoise` (training/denoise.py) and the streaming gate it uses."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from manifests.bands import erb_layout
+from training import dsp
+from training.checkpoint import build_model, load_checkpoint, save_checkpoint
+from training.controller import Controller
+from training.denoise import denoise_files, plan_jobs
+from training.masknet import MaskNet
+
+LAYOUT = erb_layout(48000)
+
+
+def noisy_music(rate: int, seconds: float, channels: int, seed: int = 0, level: float = 0.3) -> np.ndarray:
+    """Gated chords plus white noise -> (frames, channels) float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
+    gate = (np.sin(2 * np.pi * 0.7 * t) > 0).astype(float)
+    out = np.stack([level * chord * gate * (1 - 0.2 * c) + 0.02 * rng.standard_normal(t.size) for c in range(channels)], 1)
+    return out.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
+    controller = Controller(LAYOUT)
+    ctl = save_checkpoint(root / "best.pt", kind="controller", model_config={**controller.config, "link_channels": True},
+                          layout=LAYOUT, state_dict=controller.state_dict(), stage="stage2", epoch=0, step=0, metrics={})
+    masknet = MaskNet(LAYOUT, hidden=32, gru_layers=1)
+    mask = save_checkpoint(root / "masknet.pt", kind="masknet", model_config=masknet.config, layout=LAYOUT,
+                           state_dict=masknet.state_dict(), stage="masknet", epoch=0, step=0, metrics={})
+    return {"controller": str(ctl), "masknet": str(mask)}
+
+
+def read(path):
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return data, rate
+
+
+def assert_same_format(src, dst):
+    a, b = sf.info(str(src)), sf.info(str(dst))
+    assert (b.samplerate, b.channels, b.frames, b.format, b.subtype) == (a.samplerate, a.channels, a.frames, a.format,
+                                                                        a.subtype)
+
+
+@pytest.mark.parametrize("rate,channels,subtype,ext,seconds", [
+    (48000, 1, "PCM_16", "wav", 2.0),
+    (44100, 2, "PCM_24", "flac", 2.0),
+    (22050, 1, "FLOAT", "wav", 1.5),
+    (48000, 3, "PCM_16", "wav", 0.5),
+    (44100, 2, "VORBIS", "ogg", 1.0),
+])
+def test_formats_rates_channels_are_kept(tmp_path, checkpoints, rate, channels, subtype, ext, seconds):
+    src = tmp_path / f"in.{ext}"
+    sf.write(str(src), noisy_music(rate, seconds, channels), rate, subtype=subtype)
+    out = tmp_path / "out"
+    assert denoise_files([str(src)], str(out), checkpoints["controller"], progress=False, quiet=True) == 0
+    assert_same_format(src, out / src.name)
+    x, _ = read(src)
+    y, _ = read(out / src.name)
+    assert np.isfinite(y).all()
+    if subtype != "VORBIS":  # the gate removes noise: less energy where the chord is off
+        assert np.mean(y**2) < np.mean(x**2)
+
+
+def test_single_file_to_named_output_matches_one_shot(tmp_path, checkpoints, capsys):
+    src = tmp_path / "a.wav"
+    audio = noisy_music(48000, 6.0, 2, seed=3)
+    sf.write(str(src), audio, 48000, subtype="FLOAT")
+    dst = tmp_path / "sub" / "clean.wav"
+    # small blocks: many streaming steps
+    assert denoise_files([str(src)], str(dst), checkpoints["controller"], progress=False, block_s=0.7) == 0
+    line = capsys.readouterr().out
+    for word in ("reduction", "threshold", "attack", "release", "noise profile", "dB", "ms"):
+        assert word in line
+    y, _ = read(dst)
+    model = build_model(load_checkpoint(checkpoints["controller"]))
+    ref = model.denoise(torch.from_numpy(audio.T.copy())[None])[0].numpy().T
+    assert np.abs(y - ref).max() < 1e-4
+
+
+def test_overrides_change_the_output(tmp_path, checkpoints, capsys):
+    src = tmp_path / "in.wav"
+    audio = noisy_music(48000, 2.0, 1, seed=5)
+    sf.write(str(src), audio, 48000, subtype="FLOAT")
+    plain = tmp_path / "plain.wav"
+    assert denoise_files([str(src)], str(plain), checkpoints["controller"], progress=False) == 0
+    open_gate = tmp_path / "open.wav"
+    assert denoise_files([str(src)], str(open_gate), checkpoints["controller"], overrides={"reduction_db": 0.0},
+                         progress=False) == 0
+    assert "reduction 0.0 dB (set)" in capsys.readouterr().out
+    y, _ = read(open_gate)
+    assert np.abs(y - audio).max() < 1e-4  # 0 dB reduction: the identity
+    deep = tmp_path / "deep.wav"
+    assert denoise_files([str(src)], str(deep), checkpoints["controller"],
+                         overrides={"reduction_db": 35.0, "threshold_db": 10.0, "attack_ms": 2.0}, progress=False) == 0
+    p, _ = read(plain)
+    d, _ = read(deep)
+    t = np.arange(len(audio)) / 48000
+    off = np.sin(2 * np.pi * 0.7 * t) < -0.3  # the chord is off: noise only
+    assert np.mean(d[off] ** 2) < 0.3 * np.mean(p[off] ** 2)  # deeper reduction: less residual noise
+    # a noise profile from a noise-only recording, and from a JSON list
+    noise = tmp_path / "noise.wav"
+    sf.write(str(noise), (0.02 * np.random.default_rng(1).standard_normal(48000)).astype(np.float32), 48000)
+    assert denoise_files([str(src)], str(tmp_path / "np.wav"), checkpoints["controller"], noise_profile=str(noise),
+                         progress=False) == 0
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps([-20.0] * LAYOUT.n_bands))
+    assert denoise_files([str(src)], str(tmp_path / "js.wav"), checkpoints["controller"], noise_profile=str(profile),
+                         progress=False) == 0
+    assert "noise profile (set): mean -20.0 dB" in capsys.readouterr().out
+    # invalid override: exit status 2, nothing written
+    assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"],
+                         overrides={"knee_db": 0.0}, progress=False) == 2
+    assert not (tmp_path / "bad.wav").exists()
+
+
+def test_long_file_streams(tmp_path, checkpoints):
+    src = tmp_path / "long.flac"
+    rate, seconds = 44100, 70.0
+    sf.write(str(src), noisy_music(rate, seconds, 2, seed=7), rate, subtype="PCM_16")
+    out = tmp_path / "out"
+    assert denoise_files([str(src)], str(out), checkpoints["controller"], progress=False, quiet=True) == 0
+    assert_same_format(src, out / "long.flac")
+    y, _ = read(out / "long.flac")
+    assert np.isfinite(y).all() and np.abs(y).max() > 0.05
+
+
+def test_folder_in_one_call_with_a_corrupt_file(tmp_path, checkpoints, capsys):
+    folder = tmp_path / "in"
+    (folder / "nested").mkdir(parents=True)
+    names = ["a.wav", "b.flac", "nested/c.wav"]
+    for i, name in enumerate(names):
+        sf.write(str(folder / name), noisy_music(48000 if i != 1 else 32000, 1.0, 1 + i % 2, seed=i),
+                 48000 if i != 1 else 32000)
+    (folder / "nested" / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk" * 3)
+    (folder / "notes.txt").write_text("not audio")
+    out = tmp_path / "out"
+    status = denoise_files([str(folder)], str(out), checkpoints["controller"], progress=True)
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "broken.wav" in captured.err and "1 of 4 file(s) failed" in captured.err
+    for name in names:
+        assert_same_format(folder / name, out / name)
+    assert not (out / "nested" / "broken.wav").exists()
+    assert not list(out.rglob(".*tmp*"))
+
+
+def test_masknet_checkpoint_and_cli(tmp_path, checkpoints, capsys):
+    from training.cli import main
+
+    src = tmp_path / "x.wav"
+    sf.write(str(src), noisy_music(16000, 1.0, 2), 16000, subtype="PCM_16")
+    out = tmp_path / "out"
+    assert main(["denoise", str(src), "-o", str(out), "--checkpoint", checkpoints["masknet"], "--quiet"]) == 0
+    assert_same_format(src, out / "x.wav")
+    # a masknet has no controls to override
+    assert main(["denoise", str(src), "-o", str(out), "--checkpoint", checkpoints["masknet"], "--reduction-db", "3"]) == 2
+    assert "controller checkpoint" in capsys.readouterr().err
+    # controller via the CLI, with an override
+    assert main(["denoise", str(src), "-o", str(tmp_path / "y.wav"), "--checkpoint", checkpoints["controller"],
+                 "--release-ms", "250"]) == 0
+    assert "release 250 ms (set)" in capsys.readouterr().out
+
+
+def test_plan_jobs(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.wav").write_bytes(b"")
+    (tmp_path / "y.wav").write_bytes(b"")
+    jobs = plan_jobs([str(tmp_path / "d"), str(tmp_path / "y.wav"), str(tmp_path / "missing.wav")], str(tmp_path / "o"))
+    assert [(j.dst.name if j.dst else None, bool(j.error)) for j in jobs] == [("x.wav", False), ("y.wav", False),
+                                                                              (None, True)]
+    clash = plan_jobs([str(tmp_path / "d" / "x.wav"), str(tmp_path / "d")], str(tmp_path / "o"))
+    assert clash[1].error and "overwrite" in clash[1].error
+    same = plan_jobs([str(tmp_path / "y.wav")], str(tmp_path))
+    assert same[0].error and "input" in same[0].error
+
+
+@pytest.mark.parametrize("samples", [300, 1024, 1025, 5000, 100_003])
+def test_streaming_gate_equals_one_shot(samples):
+    rng = np.random.default_rng(samples)
+    x = torch.from_numpy(rng.standard_normal((1, 2, samples)).astype(np.float32) * 0.1)
+    controls = dsp.make_controls(1, LAYOUT, noise_profile_db=-25.0, reduction_db=20.0, attack_ms=3.0)
+    gate = dsp.StreamingGate(controls, LAYOUT, 1, 2, block_s=0.1)
+    pieces, pos = [], 0
+    while pos < samples:
+        n = int(rng.integers(1, 7000))
+        pieces.append(gate.process(x[..., pos:pos + n]))
+        pos += n
+    pieces.append(gate.flush())
+    y = torch.cat(pieces, dim=-1)
+    assert y.shape == x.shape
+    assert (y - dsp.spectral_gate(x, controls, LAYOUT)).abs().max() < 1e-5

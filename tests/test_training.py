@@ -1,0 +1,293 @@
+"""Tests of the training package: config, data, losses, checkpoints, the two-stage run (resume, NaN guard).
+
+A tiny corpus (24 one-second examples) is built once per module with `datagen` (the tests may use
+datagen to make a fixture; the training package itself never imports it).
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from datagen.build import build
+from datagen.config import load_config as load_build_config
+from manifests.bands import erb_layout
+from manifests.io import ManifestError
+from manifests.schema import METADATA_KEY
+from training import dsp
+from training.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
+from training.cli import main as training_main
+from training.config import ConfigError, load_config, parse_config
+from training.controller import Controller, Denoiser
+from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, profile_target_db, profile_target_np
+from training.losses import MultiResolutionSTFTLoss, profile_loss, si_sdr
+from training.masknet import MaskNet
+from training.train import TrainingError, checkpoint_paths, compare_results, train
+
+from conftest import tiny_config_text
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory, corpus_dir) -> Path:
+    root = tmp_path_factory.mktemp("train_corpus")
+    config_path = root / "tiny.toml"
+    config_path.write_text(tiny_config_text(corpus_dir, examples="{ train = 12, valid = 6, test = 6 }"))
+    out = root / "build"
+    build(load_build_config(config_path), str(out), workers=1, progress=False)
+    return out
+
+
+def tiny_train_config(build_dir: Path, **sections):
+    """A TrainConfig that trains every stage in a couple of seconds."""
+    table = {
+        "seed": 3,
+        "device": "cpu",
+        "threads": 1,
+        "data": {"build": str(build_dir), "crop_s": 0.5, "batch_size": 4, "num_workers": 0, "epoch_size": 8},
+        "controller": {"hidden": 16, "n_blocks": 1, "mlp": 32},
+        "stage1": {"epochs": 1, "lr": 3e-3},
+        "stage2": {"epochs": 1, "lr": 1e-3},
+        "masknet": {"enabled": False, "epochs": 1, "hidden": 16},
+    }
+    for name, values in sections.items():
+        table[name] = {**table.get(name, {}), **values} if isinstance(values, dict) else values
+    return parse_config(table, "test")
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+# -- config ------------------------------------------------------------------------------------------
+
+
+def test_demo_config_loads_and_unknown_keys_are_named(tmp_path):
+    config = load_config(REPO / "configs" / "train_demo.toml")
+    assert config.data.build == str((REPO / "runs" / "demo" / "data").resolve())
+    assert config.stage1.epochs > 0 and config.stage2.epochs > 0 and config.masknet.enabled
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[stage2]\nepochz = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'stage2.epochz'.*accepted keys here: .*epochs"):
+        load_config(bad)
+    bad.write_text("[data]\nsource_weights = { speech = 1.0, noise = 1.0 }\n")
+    with pytest.raises(ConfigError, match="data.source_weights.noise"):
+        load_config(bad)
+    bad.write_text("device = 'tpu'\n")
+    with pytest.raises(ConfigError, match="device"):
+        load_config(bad)
+    # the keys that do not change results are left out of the result hash
+    a = parse_config({"device": "cpu", "stage1": {"max_minutes": 1.0}}, "a")
+    b = parse_config({"device": "auto", "stage1": {"max_minutes": 9.0}}, "b")
+    assert a.result_hash() == b.result_hash() != parse_config({"seed": 1}, "c").result_hash()
+
+
+# -- data --------------------------------------------------------------------------------------------
+
+
+def test_dataset_items_are_deterministic_and_targets_match_the_gate(tiny_build):
+    index = ExampleIndex(str(tiny_build))
+    config = tiny_train_config(tiny_build, data={"augment": {"prob": 1.0, "mix_noise_prob": 1.0, "color_prob": 1.0}})
+    data = TrainDataset(index, "train", 0.5, config.data.augment, seed=1)
+    a, b, c = data[(2, 5, 3)], data[(2, 5, 3)], data[(3, 5, 3)]
+    assert torch.equal(a["noisy"], b["noisy"]) and not torch.equal(a["noisy"], c["noisy"])
+    assert a["noisy"].shape == (1, 24000) and a["augmented"] and "+" in a["noise_type"]
+    assert torch.allclose(a["noisy"], a["clean"] + a["noise"])
+    # the target is the profile of the augmented noise as the gate's STFT sees it
+    assert torch.allclose(a["profile_db"], profile_target_db(a["noise"], index.layout), atol=1e-3)
+    np.testing.assert_allclose(profile_target_np(a["noise"].numpy(), index.layout), a["profile_db"].numpy(), atol=1e-6)
+    # without augmentation the crop is the stored mix
+    plain = TrainDataset(index, "train", 0.5, None, seed=1)[(0, 0, 3)]
+    assert not plain["augmented"] and plain["snr_db"] == index.split("train")[3]["snr_target_db"]
+
+
+def test_sampler_weights_and_determinism():
+    types = ["speech"] * 30 + ["music"] * 10
+    sampler = EpochSampler(types, {"speech": 1.0, "music": 1.0}, 2000, seed=0)
+    drawn = sampler.indices(0)
+    assert drawn == sampler.indices(0) and drawn != sampler.indices(1)
+    share = np.mean([types[i] == "music" for i in drawn])
+    assert 0.45 < share < 0.55  # balanced although the split holds 25 % music
+    only = EpochSampler(types, {"speech": 1.0, "music": 0.0}, 100, seed=0)
+    assert all(types[i] == "speech" for i in only.indices(0))
+    sampler.set_epoch(4)
+    assert [k[0] for k in sampler][:3] == [4, 4, 4]
+
+
+def test_eval_set_is_fixed(tiny_build):
+    index = ExampleIndex(str(tiny_build))
+    a, b = EvalSet(index, "valid", 0.5), EvalSet(index, "valid", 0.0)
+    assert a.noisy.shape == (6, 1, 24000) and b.noisy.shape == (6, 1, 48000)
+    assert torch.equal(a.noisy, b.noisy[..., :24000]) and len(a.source_type) == 6
+
+
+# -- losses ------------------------------------------------------------------------------------------
+
+
+def test_losses():
+    torch.manual_seed(0)
+    clean = torch.randn(2, 1, 8000)
+    noisy = clean + 0.1 * torch.randn(2, 1, 8000)
+    assert torch.allclose(si_sdr(noisy, clean), torch.full((2,), 20.0), atol=0.5)
+    assert torch.allclose(si_sdr(3.0 * clean, clean), si_sdr(clean, clean))
+    mr = MultiResolutionSTFTLoss()
+    assert float(mr(clean, clean)) < 1e-6 < float(mr(noisy, clean)) < float(mr(clean + torch.randn(2, 1, 8000), clean))
+    assert float(profile_loss(torch.zeros(1, 4), torch.tensor([[1.0, -1.0, 2.0, 0.0]]))) == pytest.approx(1.0)
+
+
+def test_stage1_objective_drives_the_profile_error_down(tiny_build):
+    """A few steps of the stage-1 loss on a fixed tiny batch: the profile error falls well below the blind prior's."""
+    torch.manual_seed(0)
+    index = ExampleIndex(str(tiny_build))
+    data = TrainDataset(index, "train", 1.0, None, seed=0)
+    items = [data[(0, i, i)] for i in range(6)]
+    noisy = torch.stack([x["noisy"] for x in items])
+    target = torch.stack([x["profile_db"] for x in items])
+    controller = Controller(index.layout, hidden=32, n_blocks=1, mlp=64)
+    spec = dsp.stft(noisy, index.layout)
+    optimizer = torch.optim.Adam(controller.parameters(), lr=3e-3)
+    errors = []
+    for _ in range(40):
+        loss = profile_loss(controller(noisy, spec=spec)["noise_profile_db"], target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        errors.append(float(loss))
+    assert errors[-1] < 0.5 * errors[0], errors
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    layout = erb_layout(48000)
+    controller = Controller(layout, hidden=16, n_blocks=1, mlp=32)
+    path = save_checkpoint(tmp_path / "c.pt", kind="controller", model_config={**controller.config, "link_channels": True},
+                           layout=layout, state_dict=controller.state_dict(), stage="stage2", epoch=3, step=40,
+                           metrics={"score": np.float64(1.5), "per_source_type": {"speech": {"si_sdri": 2.0}}},
+                           extra={"path": tmp_path, "arr": np.arange(3)})
+    raw = torch.load(path, weights_only=True)
+    assert raw["kind"] == "controller" and raw["metrics"]["score"] == 1.5
+    model = build_model(load_checkpoint(path))
+    assert isinstance(model, Denoiser) and model.layout == layout and not model.training
+    audio = torch.randn(1, 2, 30000) * 0.05
+    out = model.denoise(audio)
+    assert isinstance(out, torch.Tensor) and out.shape == audio.shape
+    masknet = MaskNet(layout, hidden=16)
+    mpath = save_checkpoint(tmp_path / "m.pt", kind="masknet", model_config=masknet.config, layout=layout,
+                            state_dict=masknet.state_dict(), stage="masknet", epoch=0, step=1, metrics={})
+    m = build_model(load_checkpoint(mpath))
+    assert isinstance(m, MaskNet) and m.denoise(audio).shape == audio.shape
+    assert m.denoise(torch.randn(1, 1, 5 * 48000) * 0.05, block_s=2.0).shape == (1, 1, 5 * 48000)  # blockwise
+
+    torch.save({"state_dict": controller.state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="other.pt: not a hifi-denoise checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with open(tmp_path / "evil.pt", "wb") as handle:  # an arbitrary pickled object: refused by weights_only
+        pickle.dump({"format": "hifi_denoise.checkpoint", "x": Path("/etc")}, handle)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        load_checkpoint(tmp_path / "evil.pt")
+    (tmp_path / "junk.pt").write_bytes(b"\x00junk" * 10)
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+# -- training runs -----------------------------------------------------------------------------------
+
+
+def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
+    config = tiny_train_config(tiny_build, masknet={"enabled": True})
+    run = tmp_path / "run"
+    results = train(config, run, log=quiet)
+    paths = checkpoint_paths(run)
+    assert all(paths[k].exists() for k in ("stage1", "stage2", "best", "masknet"))
+    for name in ("config.json", "run.json", "metrics.jsonl", "results.json", "train.log"):
+        assert (run / name).exists(), name
+    info = json.loads((run / "run.json").read_text())
+    assert len(info["examples_sha256"]) == 64 and info["seed"] == 3 and "torch" in info["package_versions"]
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(e.get("stage"), e.get("epoch")) for e in events if e["event"] == "epoch"] == [("stage1", 0), ("stage2", 0), ("masknet", 0)]
+    for key in ("baseline_blind_dsp", "stage1", "stage2", "best", "masknet"):
+        assert {"speech", "music"} <= set(results[key]["per_source_type"]), key
+        assert np.isfinite(results[key]["score"])
+    best = build_model(load_checkpoint(paths["best"]))
+    assert isinstance(best, Denoiser)
+    # reproduce through the CLI: same numbers, exit 0
+    code = training_main(["reproduce", str(run), "--run", str(tmp_path / "again")])
+    assert code == 0, capsys.readouterr().out
+    assert "reproduced" in capsys.readouterr().out
+
+
+def test_resume_continues_and_matches_an_uninterrupted_run(tiny_build, tmp_path):
+    config = tiny_train_config(tiny_build, stage1={"epochs": 2}, stage2={"epochs": 2})
+    reference = train(config, tmp_path / "ref", log=quiet)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at(stage, epoch):
+        def hook(s, e):
+            if (s, e) == (stage, epoch):
+                raise Interrupt
+
+        return {"epoch_end": hook}
+
+    run = tmp_path / "run"
+    with pytest.raises(Interrupt):  # after stage 1 is complete
+        train(config, run, hooks=stop_at("stage1", 1), log=quiet)
+    with pytest.raises(Interrupt):  # mid stage 2
+        train(config, run, hooks=stop_at("stage2", 0), log=quiet)
+    assert load_checkpoint(checkpoint_paths(run)["stage2"])["epoch"] == 0
+    messages = []
+    resumed = train(config, run, log=messages.append)
+    assert any("[stage1] already complete" in m for m in messages)
+    assert any("[stage2] resuming after epoch 1/2" in m for m in messages)
+    assert not any("[stage2] epoch 1/2" in m for m in messages)  # not redone
+    assert compare_results(reference, resumed) == []
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [(e["stage"], e["epoch"]) for e in events if e["event"] == "epoch"]
+    assert epochs == [("stage1", 0), ("stage1", 1), ("stage2", 0), ("stage2", 1)]
+    # another config in the same folder is refused
+    other = tiny_train_config(tiny_build, stage1={"epochs": 2}, stage2={"epochs": 2, "lr": 5e-4})
+    with pytest.raises(TrainingError, match="stage2.lr"):
+        train(other, run, log=quiet)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_build, tmp_path):
+    config = tiny_train_config(tiny_build, stage1={"epochs": 1}, stage2={"epochs": 3})
+    run = tmp_path / "run"
+
+    def poison(stage, epoch, batch, loss):
+        return loss * float("nan") if (stage, epoch, batch) == ("stage2", 1, 1) else loss
+
+    with pytest.raises(TrainingError, match=r"\[stage2\] non-finite loss \(nan\) at epoch 2, batch 2.*stage2_last.pt"):
+        train(config, run, hooks={"loss": poison}, log=quiet)
+    ckpt = load_checkpoint(checkpoint_paths(run)["stage2"])
+    assert ckpt["epoch"] == 0 and not ckpt["extra"]["complete"]
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "error" and "non-finite loss" in events[-1]["message"]
+
+
+def test_wrong_manifest_version_is_refused(tiny_build, tmp_path):
+    copy = tmp_path / "build"
+    shutil.copytree(tiny_build, copy)
+    table = pq.read_table(copy / "examples.parquet")
+    meta = json.loads(table.schema.metadata[METADATA_KEY])
+    meta["version"] = 999
+    pq.write_table(table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()}), copy / "examples.parquet")
+    config = tiny_train_config(copy)
+    with pytest.raises(ManifestError, match="schema version 999"):
+        train(config, tmp_path / "run", log=quiet)
+    assert not (tmp_path / "run").exists()
+    code = training_main(["train", str(REPO / "configs" / "train_demo.toml"), "--run", str(tmp_path / "run2"), "--data", str(copy)])
+    assert code == 2
