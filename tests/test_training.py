@@ -136,7 +136,7 @@ def test_losses():
     clean = torch.randn(2, 1, 8000)
     noisy = clean + 0.1 * torch.randn(2, 1, 8000)
     assert torch.allclose(si_sdr(noisy, clean), torch.full((2,), 20.0), atol=0.5)
-    assert torch.allclose(si_sdr(3.0 * clean, clean), si_sdr(clean, clean))
+    assert torch.allclose(si_sdr(3.0 * noisy, clean), si_sdr(noisy, clean), atol=1e-4)
     mr = MultiResolutionSTFTLoss()
     assert float(mr(clean, clean)) < 1e-6 < float(mr(noisy, clean)) < float(mr(clean + torch.randn(2, 1, 8000), clean))
     assert float(profile_loss(torch.zeros(1, 4), torch.tensor([[1.0, -1.0, 2.0, 0.0]]))) == pytest.approx(1.0)

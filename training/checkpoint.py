@@ -53,14 +53,14 @@ def plain(obj: Any, where: str = "value") -> Any:
     numpy arrays -> tensors, Path -> str); raises TypeError naming the offending entry otherwise."""
     import numpy as np
 
-    if obj is None or isinstance(obj, (bool, int, str)):
+    if isinstance(obj, np.generic):  # before the Python types: np.float64 is a float subclass
+        return obj.item()
+    if obj is None or type(obj) in (bool, int, float, str):
         return obj
-    if isinstance(obj, float):
-        return obj
+    if isinstance(obj, (bool, int, float, str)):  # other subclasses (IntEnum, str enums ...) -> plain value
+        return type(obj).__mro__[-2](obj) if not isinstance(obj, bool) else bool(obj)
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
-    if isinstance(obj, np.generic):
-        return obj.item()
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(obj.copy())
     if isinstance(obj, os.PathLike):

@@ -4,8 +4,9 @@
     training reproduce RUN_DIR [--run NEW_DIR]                re-run from the saved config, compare results
 
 Other subcommands (`evaluate`, `denoise`) live in their own modules and are registered by
-`add_subcommands`: a module `training/<name>.py` that defines ``add_subcommand(subparsers)`` adds
-its parser there and sets ``func`` (``parser.set_defaults(func=...)``, returning an exit code).
+`add_subcommands`: a module `training/<name>.py` that defines ``add_<name>_parser(subparsers)`` (or
+``add_subcommand``) adds its parser there and sets ``func`` (``parser.set_defaults(func=...)``,
+returning an exit code).
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     """>>> Place for the other developers' subcommands: training/evaluate.py, training/denoise.py. <<<
 
-    Each module defines ``add_subcommand(sub)``; a module that does not exist yet is skipped.
+    Each module defines ``add_<name>_parser(sub)`` (or ``add_subcommand(sub)``), which adds its parser
+    and sets ``func``; a module that does not exist yet is skipped.
     """
     for name in EXTRA_SUBCOMMAND_MODULES:
         try:
@@ -69,7 +71,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
             if exc.name == f"training.{name}":
                 continue
             raise
-        register = getattr(module, "add_subcommand", None)
+        register = getattr(module, f"add_{name}_parser", None) or getattr(module, "add_subcommand", None)
         if register is not None:
             register(sub)
 

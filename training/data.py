@@ -29,16 +29,18 @@ so results do not depend on `num_workers`.
 """
 from __future__ import annotations
 
+import io
 import math
 from collections import defaultdict
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
+import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from manifests.bands import POWER_FLOOR_DB, BandLayout
-from manifests.io import ManifestError, band_layout, join, open_example, read_manifest
+from manifests.io import ManifestError, band_layout, join, open_example, read_manifest, read_member
 
 from . import dsp
 from .config import AugmentConfig
@@ -184,8 +186,22 @@ class TrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _load(self, row: Mapping, members: Sequence[str]):
-        return open_example(row, self.root, members=members)
+    def _member(self, row: Mapping, name: str) -> sf.SoundFile:
+        """An open decoder of one audio member (bytes read by seeking into the shard)."""
+        data = read_member(self.root, row["shard"], row[f"{name}_offset"], row[f"{name}_size"])
+        handle = sf.SoundFile(io.BytesIO(data))
+        if handle.samplerate != self.layout.sample_rate:
+            raise ManifestError(f"{join(self.root, row['shard'])}: member {row['example_id']}.{name} is at "
+                                f"{handle.samplerate} Hz, the band layout at {self.layout.sample_rate} Hz")
+        return handle
+
+    def _read_crop(self, handle: sf.SoundFile, start: int) -> np.ndarray:
+        """(channels, crop) float32 from `start`, decoding only the crop (clips shorter than the crop loop)."""
+        if handle.frames < self.crop:
+            handle.seek(0)
+            return _crop(np.ascontiguousarray(handle.read(dtype="float32", always_2d=True).T), 0, self.crop)
+        handle.seek(start)
+        return np.ascontiguousarray(handle.read(self.crop, dtype="float32", always_2d=True).T)
 
     def _random_crop(self, rng: np.random.Generator, length: int) -> int:
         return int(rng.integers(0, max(length - self.crop, 0) + 1))
@@ -194,10 +210,10 @@ class TrainDataset(Dataset):
         epoch, draw, i = (int(k) for k in key) if isinstance(key, (tuple, list)) else (0, int(key), int(key))
         rng = np.random.default_rng([self.seed, epoch, draw, 0x7A1])
         row = self.rows[i]
-        audio = self._load(row, ("clean", "noise"))
-        start = self._random_crop(rng, audio.clean.shape[-1])
-        clean = _crop(audio.clean, start, self.crop)
-        noise = _crop(audio.noise, start, self.crop)
+        with self._member(row, "clean") as clean_file, self._member(row, "noise") as noise_file:
+            start = self._random_crop(rng, clean_file.frames)
+            clean = self._read_crop(clean_file, start)
+            noise = self._read_crop(noise_file, start)
         snr = float(row["snr_target_db"])
         noise_type = row["noise_type"]
         augmented = self.augment is not None and rng.random() < self.augment.prob
@@ -210,8 +226,8 @@ class TrainDataset(Dataset):
                 others = [t for t in self.noise_types if t != row["noise_type"]]
                 other_type = others[int(rng.integers(len(others)))]
                 j = self.by_noise_type[other_type][int(rng.integers(len(self.by_noise_type[other_type])))]
-                other = self._load(self.rows[j], ("noise",)).noise
-                other = _crop(other, self._random_crop(rng, other.shape[-1]), self.crop)
+                with self._member(self.rows[j], "noise") as other_file:
+                    other = self._read_crop(other_file, self._random_crop(rng, other_file.frames))
                 if other.shape[0] != noise.shape[0]:
                     other = np.broadcast_to(other.mean(axis=0, keepdims=True), noise.shape)
                 rel = 10.0 ** (rng.uniform(cfg.mix_noise_min_db, cfg.mix_noise_max_db) / 20.0)

@@ -172,7 +172,8 @@ def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0)
 def describe_controls(controls: Mapping[str, Tensor], layout: BandLayout, overridden: set[str]) -> str:
     """One line of the controls in units; overridden ones are marked '(set)'."""
     parts = []
-    for name in dsp.SCALAR_CONTROL_NAMES:
+    order = ["reduction_db", "threshold_db"] + [n for n in dsp.SCALAR_CONTROL_NAMES if n not in ("reduction_db", "threshold_db")]
+    for name in order:
         if name not in controls:
             continue
         value = float(controls[name].reshape(-1)[0])
@@ -483,6 +484,8 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
                              "(JSON list, .npy or text)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--block-s", type=float, default=10.0, help="streaming block length in seconds (memory bound)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's default; 1 is often faster on a busy machine)")
     parser.add_argument("--quiet", action="store_true", help="no per-file lines, no progress bar")
     parser.set_defaults(func=_run_denoise)
     return parser
@@ -492,6 +495,8 @@ add_subcommand = add_denoise_parser  # the hook `training.cli.add_subcommands` l
 
 
 def _run_denoise(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     overrides = {name: getattr(args, name) for name in OVERRIDE_FLAGS if getattr(args, name) is not None}
     return denoise_files(args.inputs, args.out, args.checkpoint, overrides=overrides, noise_profile=args.noise_profile,
                          device=args.device, block_s=args.block_s, progress=not args.quiet, quiet=args.quiet)

@@ -325,7 +325,7 @@ def _lr_at(stage: _Stage, step: int, steps_per_epoch: int) -> float:
 
 
 def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: torch.device,
-               hooks: Mapping[str, Callable]) -> dict:
+               hooks: Mapping[str, Callable], elapsed_by_stage: dict[str, float]) -> dict:
     """Train (or resume, or skip if done) one stage; returns its last valid metrics (+ status)."""
     optimizer = torch.optim.AdamW(stage.module.parameters(), lr=stage.lr, weight_decay=0.0)
     start_epoch, step, elapsed = 0, 0, 0.0
@@ -333,6 +333,7 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
         ckpt = load_checkpoint(stage.path, map_location=device)
         stage.module.load_state_dict(ckpt["state_dict"])
         run.sync_metrics(stage.name, ckpt["epoch"], ckpt["extra"].get("log_entry"))
+        elapsed_by_stage[stage.name] = float(ckpt["extra"].get("elapsed_s", 0.0))
         if ckpt["extra"].get("complete"):
             run.log(f"[{stage.name}] already complete (epoch {ckpt['epoch'] + 1}/{stage.epochs}); skipping")
             return {**ckpt["metrics"], "epochs_done": ckpt["epoch"] + 1,
@@ -384,6 +385,7 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
         metrics = stage.evaluate()
         epoch_time = time.perf_counter() - began
         elapsed += epoch_time
+        elapsed_by_stage[stage.name] = elapsed
         out_of_time = stage.max_minutes > 0 and elapsed > stage.max_minutes * 60 and epoch + 1 < stage.epochs
         complete = epoch + 1 == stage.epochs or out_of_time
         entry = {"event": "epoch", "stage": stage.name, "epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"],
@@ -498,12 +500,13 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
 
     paths = run.paths
     results: dict[str, Any] = {"baseline_blind_dsp": blind}
+    elapsed: dict[str, float] = {}  # training + validation seconds per stage, over every invocation
     stage_times: dict[str, float] = {}
 
     t0 = time.perf_counter()
     results["stage1"] = _run_stage(run, _Stage("stage1", "controller", controller, model_config, stage1_step, evaluate_controller,
                                                s1.epochs, s1.max_minutes, s1.lr, s1.grad_clip, paths["stage1"]),
-                                   loader, sampler, device, hooks)
+                                   loader, sampler, device, hooks, elapsed)
     stage_times["stage1"] = time.perf_counter() - t0
     if s2.epochs == 0:
         _save_best(paths, controller, model_config, layout, "stage1", results["stage1"], paths["stage1"])
@@ -527,7 +530,7 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
         results["stage2"] = _run_stage(run, _Stage("stage2", "controller", controller, model_config, stage2_step,
                                                    evaluate_controller, s2.epochs, s2.max_minutes, s2.lr, s2.grad_clip,
                                                    paths["stage2"], on_epoch=on_stage2_epoch),
-                                       loader, sampler, device, hooks)
+                                       loader, sampler, device, hooks, elapsed)
         stage_times["stage2"] = time.perf_counter() - t0
     best = load_checkpoint(paths["best"])
     results["best"] = {"stage": best["stage"], "epoch": best["epoch"], **best["metrics"]}
@@ -549,12 +552,12 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
         results["masknet"] = _run_stage(run, _Stage("masknet", "masknet", masknet, dict(masknet.config), masknet_step,
                                                     lambda: evaluate_model(masknet, valid, device), m.epochs, m.max_minutes,
                                                     m.lr, m.grad_clip, paths["masknet"]),
-                                        loader, sampler, device, hooks)
+                                        loader, sampler, device, hooks, elapsed)
         stage_times["masknet"] = time.perf_counter() - t0
 
     results["time_limited"] = any(bool(results.get(s, {}).get("time_limited")) for s in ("stage1", "stage2", "masknet"))
     results["timings"] = {"this_invocation_s": time.perf_counter() - wall, "stages_this_invocation_s": stage_times,
-                          "torch_threads": torch.get_num_threads(), "device": str(device)}
+                          "stage_elapsed_s": elapsed, "torch_threads": torch.get_num_threads(), "device": str(device)}
     results["checkpoints"] = {k: str(v) for k, v in paths.items() if v.exists()}
     _write_json(run.dir / "results.json", results)
     run.append_metrics({"event": "done", "best": results["best"]["score"], "time_limited": results["time_limited"]})
@@ -562,6 +565,8 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
     if "masknet" in results:
         summary.append(f"masknet {_brief(results['masknet'])}")
     run.log("done: " + " | ".join(summary))
+    run.log("time per stage (all invocations): " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in elapsed.items())
+            + f"; this invocation {results['timings']['this_invocation_s'] / 60:.1f} min")
     return results
 
 
