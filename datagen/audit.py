@@ -660,7 +660,7 @@ def render_markdown(result: AuditResult, limit: int = LIST_LIMIT) -> str:
     for section in sections(result, limit):
         lines += [f"## {section.title}", "", "| " + " | ".join(section.headers) + " |", "|" + "---|" * len(section.headers)]
         lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in _cells(section)]
-        lines += ([f"", f"_{section.note}_"] if section.note else []) + [""]
+        lines += (["", f"_{section.note}_"] if section.note else []) + [""]
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures: a small on-disk corpus of mixed rates, channel counts and formats, plus bad files."""
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -121,3 +122,25 @@ def tiny_config(tmp_path, corpus_dir) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(tiny_config_text(corpus_dir))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory, corpus_dir) -> Path:
+    """One 1-worker build of the tiny config, shared by tests that only read it (copy it to change it)."""
+    from datagen.build import build
+    from datagen.config import load_config
+
+    root = tmp_path_factory.mktemp("tiny_build")
+    config = root / "tiny.toml"
+    config.write_text(tiny_config_text(corpus_dir))
+    out = root / "out"
+    build(load_config(config), str(out), workers=1, progress=False)
+    return out
+
+
+@pytest.fixture
+def tiny_build_copy(tiny_build, tmp_path) -> Path:
+    """A private copy of `tiny_build` that a test may corrupt."""
+    target = tmp_path / "copy"
+    shutil.copytree(tiny_build, target)
+    return target

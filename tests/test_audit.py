@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from collections import Counter, defaultdict
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,32 +12,22 @@ import pyarrow as pa
 import pytest
 
 from datagen.audit import audit, render_markdown, render_text, sparkline
-from datagen.build import build
 from datagen.cli import main as datagen_main
 from datagen.compare import diff_builds, render_markdown as diff_markdown, render_text as diff_text
-from datagen.config import load_config
 from manifests.io import read_manifest, read_metadata, write_manifest
 
-from conftest import tiny_config_text
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, corpus_dir) -> Path:
-    root = tmp_path_factory.mktemp("audit")
-    config = root / "tiny.toml"
-    config.write_text(tiny_config_text(corpus_dir))
-    out = root / "out"
-    build(load_config(config), str(out), workers=1, progress=False)
-    return out
+@pytest.fixture
+def built(tiny_build) -> Path:
+    return tiny_build
 
 
 @pytest.fixture
-def copy(built, tmp_path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(built, target)
-    return target
+def copy(tiny_build_copy) -> Path:
+    return tiny_build_copy
 
 
 def examples(out: Path) -> list[dict]:

@@ -9,37 +9,28 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from datagen.build import build, dask_client
+from datagen.build import dask_client
 from datagen.cli import main as datagen_main
-from datagen.config import load_config
 from datagen.shards import BLOCK, RECORD, TarShardWriter, member_header
 from datagen.verify import scan_tar, split_member_name, unsafe_shard_path, verify, verify_shard
 from manifests.io import read_manifest, read_metadata, write_manifest
 
-from conftest import tiny_config_text
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, corpus_dir) -> Path:
-    root = tmp_path_factory.mktemp("verify")
-    config = root / "tiny.toml"
-    config.write_text(tiny_config_text(corpus_dir))
-    out = root / "out"
-    build(load_config(config), str(out), workers=1, progress=False)
-    return out
+@pytest.fixture
+def built(tiny_build) -> Path:
+    return tiny_build
+
+
+@pytest.fixture
+def copy(tiny_build_copy) -> Path:
+    return tiny_build_copy
 
 
 @pytest.fixture(scope="module")
 def client():
     with dask_client(1, 1, "") as client:
         yield client
-
-
-@pytest.fixture
-def copy(built, tmp_path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(built, target)
-    return target
 
 
 def rows(out: Path) -> list[dict]:

@@ -57,8 +57,9 @@ def plain(obj: Any, where: str = "value") -> Any:
         return obj.item()
     if obj is None or type(obj) in (bool, int, float, str):
         return obj
-    if isinstance(obj, (bool, int, float, str)):  # other subclasses (IntEnum, str enums ...) -> plain value
-        return type(obj).__mro__[-2](obj) if not isinstance(obj, bool) else bool(obj)
+    for base in (bool, int, float, str):  # subclasses (IntEnum, str enums ...) -> the plain value
+        if isinstance(obj, base):
+            return base(obj)
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
     if isinstance(obj, np.ndarray):
