@@ -189,3 +189,18 @@ def test_build_report_lists_every_shard_with_its_digest(reference_build):
     rows = read_manifest(str(out / "examples.parquet"), "examples").to_pylist()
     raw = (out / rows[0]["shard"]).read_bytes()
     assert hashlib.sha256(raw[rows[0]["json_offset"] : rows[0]["json_offset"] + rows[0]["json_size"]]).hexdigest() == rows[0]["json_sha256"]
+
+
+def test_index_command_and_fsspec_url_output(tmp_path, corpus_dir, capsys):
+    config_path = tmp_path / "small.toml"
+    config_path.write_text(tiny_config_text(corpus_dir, examples="{ train = 4, valid = 2, test = 2 }"))
+    out = tmp_path / "indexed"
+    assert datagen_main(["index", str(config_path), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "indexed 21 recordings" in printed and "non-stationary" in printed
+    assert len(read_manifest(str(out / "sources.parquet"), "sources")) == 21
+    url_out = f"file://{tmp_path / 'url'}"
+    report = build(load_config(config_path), url_out, workers=1, progress=False)
+    rows = read_manifest(f"{url_out}/examples.parquet", "examples").to_pylist()
+    assert report["counts"]["examples"] == len(rows) == 8
+    assert open_example(rows[0], url_out).noisy.shape == (1, 48000)
