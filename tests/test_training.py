@@ -166,6 +166,7 @@ def test_stage1_objective_drives_the_profile_error_down(tiny_build):
 # -- checkpoints -------------------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_round_trip_and_refusals(tmp_path):
     layout = erb_layout(48000)
     controller = Controller(layout, hidden=16, n_blocks=1, mlp=32)

@@ -7,8 +7,9 @@
   defaults (a regularizer): cheap, no gate in the graph;
 * stage 2 — end to end through the spectral gate (`Denoiser`) vs the clean target: multi-resolution
   STFT + SI-SDR, plus a small profile term that keeps the profile control interpretable;
-* masknet — the black-box baseline (`training.masknet.MaskNet`) with the stage-2 audio loss, the same
-  data order and crops and the same number of epochs by default.
+* masknet — the black-box baseline (`training.masknet.MaskNet`) with the stage-2 audio loss and the
+  same data order and crops; the demo gives it about the wall time of stage 2 (4 epochs of steps
+  that cost ~1.3x a stage-2 step on CPU).
 
 Every epoch ends with a validation on the fixed valid set (whole clips, stored mixtures): SI-SDR
 improvement per source type, profile error, mean controls; then a checkpoint and one line of
