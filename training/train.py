@@ -57,7 +57,7 @@ import torch
 from manifests.io import join
 
 from . import dsp
-from .checkpoint import build_model, is_finite_state, load_checkpoint, save_checkpoint
+from .checkpoint import is_finite_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
 from .controller import Controller, Denoiser
 from .data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, make_loader
