@@ -10,10 +10,10 @@ import hashlib
 import json
 import os
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from manifests.typed_config import ConfigError, build_dataclass, choices, require
 
 from .stationarity import DEFAULT_STATIONARITY_THRESHOLD_DB
 
@@ -24,22 +24,14 @@ SNR_DEFINITIONS = ("active", "rms", "loudness")
 NOISE_TYPE_FROM_FOLDER = "from_folder"
 
 
-class ConfigError(ValueError):
-    """An invalid build configuration; the message names the file, the key and the fix."""
-
-
-def _choices(*values: str) -> dict:
-    return {"choices": values}
-
-
 @dataclass(frozen=True)
 class CorpusConfig:
     """One source corpus: a folder/glob of recordings, or a generator of the embedded demo corpus."""
 
     name: str
-    type: str = field(metadata=_choices(*SOURCE_TYPES))
+    type: str = field(metadata=choices(*SOURCE_TYPES))
     path: str = ""  # folder, glob ("**/*.flac") or fsspec URL; relative paths are relative to the config file
-    generator: str = field(default="", metadata=_choices("", *GENERATORS))  # embedded procedural corpus
+    generator: str = field(default="", metadata=choices("", *GENERATORS))  # embedded procedural corpus
     count: int = 8  # generator only: files (per noise type for noise)
     duration_s: float = 30.0  # generator only: length of each generated file
     groups: int = 4  # generator only: speakers / artists
@@ -54,17 +46,17 @@ class AudioConfig:
     sample_rate: int = 48000  # Hz, of every written member
     channels: int = 1  # 1 (sources are downmixed) or 2 (mono sources duplicated)
     clip_duration_s: float = 4.0
-    format: str = field(default="flac24", metadata=_choices(*AUDIO_FORMATS))
+    format: str = field(default="flac24", metadata=choices(*AUDIO_FORMATS))
     peak_ceiling_dbfs: float = -1.0  # no sample of noisy, clean or noise exceeds this
 
 
 @dataclass(frozen=True)
 class SnrConfig:
-    distribution: str = field(default="uniform", metadata=_choices("uniform", "choice"))
+    distribution: str = field(default="uniform", metadata=choices("uniform", "choice"))
     min_db: float = -5.0  # uniform
     max_db: float = 25.0  # uniform
     values_db: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)  # choice
-    definition: str = field(default="active", metadata=_choices(*SNR_DEFINITIONS))
+    definition: str = field(default="active", metadata=choices(*SNR_DEFINITIONS))
 
 
 @dataclass(frozen=True)
@@ -72,7 +64,7 @@ class MixConfig:
     clean_loudness_min_lufs: float = -35.0
     clean_loudness_max_lufs: float = -20.0
     min_active_ratio: float = 0.5  # an excerpt of the clean must be at least this active (when the source allows)
-    noise_loop: str = field(default="never", metadata=_choices("never", "crossfade"))
+    noise_loop: str = field(default="never", metadata=choices("never", "crossfade"))
     noise_crossfade_s: float = 0.5  # crossfade length when noise_loop = "crossfade"
 
 
@@ -134,101 +126,44 @@ class BuildConfig:
         return dataclasses.asdict(self)
 
 
-def _convert(value: Any, hint: Any, key: str, where: str) -> Any:
-    """Check/convert a TOML value to the annotated type, or raise ConfigError naming the key."""
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: '{key}' must be a table, got {value!r}")
-        return _build(hint, value, key, where)
-    if origin is tuple:
-        inner = typing.get_args(hint)[0]
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: '{key}' must be a list, got {value!r}")
-        return tuple(_convert(item, inner, f"{key}[{i}]", where) for i, item in enumerate(value))
-    if origin is dict:
-        inner = typing.get_args(hint)[1]
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: '{key}' must be a table like {{ train = ..., valid = ... }}, got {value!r}")
-        return {str(k): _convert(v, inner, f"{key}.{k}", where) for k, v in value.items()}
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module, not in the config
-
-
-def _build(cls: type, table: dict, prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        path = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
-        raise ConfigError(f"{where}: unknown key '{path}'; accepted keys here: {', '.join(sorted(fields))}")
-    kwargs = {}
-    for name, value in table.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _convert(value, hints[name], key, where)
-        choices = fields[name].metadata.get("choices")
-        if choices is not None and kwargs[name] not in choices:
-            raise ConfigError(f"{where}: '{key}' = {value!r} is not accepted; use one of {', '.join(repr(c) for c in choices)}")
-    missing = [f.name for f in fields.values() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in kwargs]
-    if missing:
-        raise ConfigError(f"{where}: '{prefix + '.' if prefix else ''}{missing[0]}' is required")
-    return cls(**kwargs)
-
-
-def _require(condition: bool, where: str, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"{where}: '{key}' {message}")
-
-
 def validate(config: BuildConfig, where: str) -> BuildConfig:
     """Cross-field checks that types alone cannot express."""
     audio, snr, mix, splits = config.audio, config.snr, config.mix, config.splits
-    _require(8000 <= audio.sample_rate <= 192000, where, "audio.sample_rate", f"must be in 8000..192000 Hz, got {audio.sample_rate}")
-    _require(audio.channels in (1, 2), where, "audio.channels", f"must be 1 or 2, got {audio.channels}")
-    _require(0.5 <= audio.clip_duration_s <= 600, where, "audio.clip_duration_s", f"must be in 0.5..600 s, got {audio.clip_duration_s}")
-    _require(-40.0 <= audio.peak_ceiling_dbfs <= 0.0, where, "audio.peak_ceiling_dbfs", f"must be in -40..0 dBFS, got {audio.peak_ceiling_dbfs}")
-    _require(snr.min_db <= snr.max_db, where, "snr.min_db", f"({snr.min_db}) must not exceed snr.max_db ({snr.max_db})")
-    _require(len(snr.values_db) > 0, where, "snr.values_db", "must list at least one SNR")
-    _require(mix.clean_loudness_min_lufs <= mix.clean_loudness_max_lufs < 0, where, "mix.clean_loudness_min_lufs", "must be <= mix.clean_loudness_max_lufs < 0 LUFS")
-    _require(0.0 <= mix.min_active_ratio <= 1.0, where, "mix.min_active_ratio", "must be in 0..1")
-    _require(0.0 < mix.noise_crossfade_s < audio.clip_duration_s, where, "mix.noise_crossfade_s", "must be > 0 and shorter than audio.clip_duration_s")
-    _require(config.shards.examples_per_shard >= 1, where, "shards.examples_per_shard", "must be >= 1")
-    _require(config.dask.workers >= 0 and config.dask.threads_per_worker >= 1, where, "dask.workers", "must be >= 0 (0: one per core) with threads_per_worker >= 1")
-    _require(config.profile.n_fft >= 64 and 0 < config.profile.hop <= config.profile.n_fft, where, "profile.hop", "must be in 1..profile.n_fft (n_fft >= 64)")
-    _require(1 <= config.profile.bands <= config.profile.n_fft // 2 + 1, where, "profile.bands", "must be in 1..n_fft/2+1")
+    require(8000 <= audio.sample_rate <= 192000, where, "audio.sample_rate", f"must be in 8000..192000 Hz, got {audio.sample_rate}")
+    require(audio.channels in (1, 2), where, "audio.channels", f"must be 1 or 2, got {audio.channels}")
+    require(0.5 <= audio.clip_duration_s <= 600, where, "audio.clip_duration_s", f"must be in 0.5..600 s, got {audio.clip_duration_s}")
+    require(-40.0 <= audio.peak_ceiling_dbfs <= 0.0, where, "audio.peak_ceiling_dbfs", f"must be in -40..0 dBFS, got {audio.peak_ceiling_dbfs}")
+    require(snr.min_db <= snr.max_db, where, "snr.min_db", f"({snr.min_db}) must not exceed snr.max_db ({snr.max_db})")
+    require(len(snr.values_db) > 0, where, "snr.values_db", "must list at least one SNR")
+    require(mix.clean_loudness_min_lufs <= mix.clean_loudness_max_lufs < 0, where, "mix.clean_loudness_min_lufs", "must be <= mix.clean_loudness_max_lufs < 0 LUFS")
+    require(0.0 <= mix.min_active_ratio <= 1.0, where, "mix.min_active_ratio", "must be in 0..1")
+    require(0.0 < mix.noise_crossfade_s < audio.clip_duration_s, where, "mix.noise_crossfade_s", "must be > 0 and shorter than audio.clip_duration_s")
+    require(config.shards.examples_per_shard >= 1, where, "shards.examples_per_shard", "must be >= 1")
+    require(config.dask.workers >= 0 and config.dask.threads_per_worker >= 1, where, "dask.workers", "must be >= 0 (0: one per core) with threads_per_worker >= 1")
+    require(config.profile.n_fft >= 64 and 0 < config.profile.hop <= config.profile.n_fft, where, "profile.hop", "must be in 1..profile.n_fft (n_fft >= 64)")
+    require(1 <= config.profile.bands <= config.profile.n_fft // 2 + 1, where, "profile.bands", "must be in 1..n_fft/2+1")
     fractions = splits.fractions
-    _require(bool(fractions) and all(v >= 0 for v in fractions.values()) and abs(sum(fractions.values()) - 1.0) < 1e-6, where,
+    require(bool(fractions) and all(v >= 0 for v in fractions.values()) and abs(sum(fractions.values()) - 1.0) < 1e-6, where,
              "splits.fractions", f"must be non-negative and sum to 1, got {fractions}")
-    _require(all("." not in name and "/" not in name and name for name in fractions), where, "splits.fractions", "split names must be non-empty and contain no '.' or '/'")
-    _require(bool(splits.examples) != bool(splits.hours), where, "splits.examples", "or 'splits.hours' must be given (exactly one of them)")
+    require(all("." not in name and "/" not in name and name for name in fractions), where, "splits.fractions", "split names must be non-empty and contain no '.' or '/'")
+    require(bool(splits.examples) != bool(splits.hours), where, "splits.examples", "or 'splits.hours' must be given (exactly one of them)")
     sizes = splits.examples or splits.hours
     for name, size in sizes.items():
-        _require(name in fractions, where, f"splits.{'examples' if splits.examples else 'hours'}.{name}", f"names a split missing from splits.fractions ({', '.join(fractions)})")
-        _require(size >= 0, where, f"splits.{'examples' if splits.examples else 'hours'}.{name}", "must be >= 0")
+        require(name in fractions, where, f"splits.{'examples' if splits.examples else 'hours'}.{name}", f"names a split missing from splits.fractions ({', '.join(fractions)})")
+        require(size >= 0, where, f"splits.{'examples' if splits.examples else 'hours'}.{name}", "must be >= 0")
     names = [c.name for c in config.corpora]
-    _require(len(names) == len(set(names)), where, "corpora.name", f"must be unique, got {names}")
-    _require(any(c.type == "noise" for c in config.corpora) and any(c.type != "noise" for c in config.corpora), where, "corpora",
+    require(len(names) == len(set(names)), where, "corpora.name", f"must be unique, got {names}")
+    require(any(c.type == "noise" for c in config.corpora) and any(c.type != "noise" for c in config.corpora), where, "corpora",
              "must include at least one noise corpus and one speech or music corpus")
     for i, corpus in enumerate(config.corpora):
         key = f"corpora[{i}] ({corpus.name})"
-        _require(bool(corpus.path) != bool(corpus.generator), where, f"{key}.path", "or .generator must be set (exactly one)")
-        _require(corpus.weight > 0, where, f"{key}.weight", "must be > 0")
-        _require(corpus.name.replace("_", "").replace("-", "").isalnum(), where, f"{key}.name", "may only hold letters, digits, '-' and '_'")
+        require(bool(corpus.path) != bool(corpus.generator), where, f"{key}.path", "or .generator must be set (exactly one)")
+        require(corpus.weight > 0, where, f"{key}.weight", "must be > 0")
+        require(corpus.name.replace("_", "").replace("-", "").isalnum(), where, f"{key}.name", "may only hold letters, digits, '-' and '_'")
         if corpus.generator:
             expected = "noise" if corpus.generator == "nonstationary" else corpus.generator
-            _require(corpus.type == expected, where, f"{key}.type", f"must be '{expected}' for generator '{corpus.generator}'")
-            _require(corpus.count >= 1 and corpus.duration_s > 0 and corpus.groups >= 1, where, f"{key}.count", "duration_s and groups must be positive")
+            require(corpus.type == expected, where, f"{key}.type", f"must be '{expected}' for generator '{corpus.generator}'")
+            require(corpus.count >= 1 and corpus.duration_s > 0 and corpus.groups >= 1, where, f"{key}.count", "duration_s and groups must be positive")
     return config
 
 
@@ -244,13 +179,13 @@ def _resolve_paths(config: BuildConfig, base_dir: Path) -> BuildConfig:
 
 def parse_config(table: dict, where: str, base_dir: Path) -> BuildConfig:
     """A BuildConfig from a parsed TOML table; `where` names the source in errors."""
-    config = _build(BuildConfig, table, "", where)
+    config = build_dataclass(BuildConfig, table, where)
     return validate(_resolve_paths(config, base_dir), where)
 
 
 def config_from_table(table: dict, where: str) -> BuildConfig:
     """A BuildConfig from an already resolved table (e.g. the one a build folder records)."""
-    return validate(_build(BuildConfig, table, "", where), where)
+    return validate(build_dataclass(BuildConfig, table, where), where)
 
 
 def load_config(path: str | os.PathLike) -> BuildConfig:

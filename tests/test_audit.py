@@ -20,16 +20,6 @@ from manifests.io import read_manifest, read_metadata, write_manifest
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def built(tiny_build) -> Path:
-    return tiny_build
-
-
-@pytest.fixture
-def copy(tiny_build_copy) -> Path:
-    return tiny_build_copy
-
-
 def examples(out: Path) -> list[dict]:
     return read_manifest(str(out / "examples.parquet"), "examples").to_pylist()
 
@@ -42,15 +32,15 @@ def rewrite(out: Path, change) -> None:
     write_manifest(pa.Table.from_pylist(change(table.to_pylist()), schema=table.schema), path, "examples", extra)
 
 
-def test_totals_equal_the_manifest(built):
-    rows = examples(built)
-    result = audit(str(built))
+def test_totals_equal_the_manifest(tiny_build):
+    rows = examples(tiny_build)
+    result = audit(str(tiny_build))
     assert not result.failed and not result.leaks and not result.missing, result.missing
     assert result.header["examples"] == len(rows) == 24
     assert result.header["hours"] == pytest.approx(sum(r["duration_s"] for r in rows) / 3600)
     assert result.header["shards"] == len({r["shard"] for r in rows})
     assert result.header["sample_rate"] == [48000] and result.header["audio_format"] == ["flac24"]
-    assert result.header["config_hash"] == json.loads((built / "build.json").read_text())["output_hash"]
+    assert result.header["config_hash"] == json.loads((tiny_build / "build.json").read_text())["output_hash"]
 
     direct_n, direct_s = Counter(), defaultdict(float)
     for r in rows:
@@ -64,7 +54,7 @@ def test_totals_equal_the_manifest(built):
         assert audited[key]["hours"] == pytest.approx(direct_s[key] / 3600)
     assert sum(c["examples"] for c in result.counts) == len(rows)
 
-    by_split = audit(str(built), by="split").counts
+    by_split = audit(str(tiny_build), by="split").counts
     assert {c["split"]: c["examples"] for c in by_split} == dict(Counter(r["split"] for r in rows)) == {"train": 12, "valid": 6, "test": 6}
 
     snr = np.array([r["snr_measured_db"] for r in rows])
@@ -85,7 +75,7 @@ def test_totals_equal_the_manifest(built):
         subset = [r for r in rows if (r["split"], r["noise_type"]) == (c["split"], c["noise_type"])]
         assert c["recordings"] == len({r["noise_source_id"] for r in subset}) and c["examples"] == len(subset)
 
-    sources = read_manifest(str(built / "sources.parquet"), "sources").to_pylist()
+    sources = read_manifest(str(tiny_build / "sources.parquet"), "sources").to_pylist()
     noise = [s for s in sources if s["source_type"] == "noise"]
     stationarity = {r["noise_type"]: r for r in result.stationarity["per_noise_type"]}
     assert stationarity["bursts"]["excluded"] == 1 and stationarity["bursts"]["used"] == 0
@@ -96,22 +86,22 @@ def test_totals_equal_the_manifest(built):
     assert result.snr["count"] == 0 and result.snr["max_abs_error_db"] <= 0.1
 
 
-def test_cli_table_markdown_json(built, capsys):
-    assert datagen_main(["audit", str(built)]) == 0
+def test_cli_table_markdown_json(tiny_build, capsys):
+    assert datagen_main(["audit", str(tiny_build)]) == 0
     text = capsys.readouterr().out
     assert "Counts by split, source_type, corpus, noise_type" in text and "PASS" in text and "Noise stationarity" in text
-    assert datagen_main(["audit", str(built), "--format", "json", "--by", "split,noise_type"]) == 0
+    assert datagen_main(["audit", str(tiny_build), "--format", "json", "--by", "split,noise_type"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["failed"] is False and data["by"] == ["split", "noise_type"]
     assert sum(c["examples"] for c in data["counts"]) == 24
-    assert datagen_main(["audit", str(built), "--format", "markdown"]) == 0
+    assert datagen_main(["audit", str(tiny_build), "--format", "markdown"]) == 0
     assert "| split | source_type | corpus | noise_type | examples | hours | share |" in capsys.readouterr().out
-    assert datagen_main(["audit", str(built), "--by", "split,nonsense"]) == 2
+    assert datagen_main(["audit", str(tiny_build), "--by", "split,nonsense"]) == 2
     assert "unknown column 'nonsense'" in capsys.readouterr().err
 
 
-def test_planted_leakage_fails_with_the_offending_ids(copy, capsys):
-    rows = examples(copy)
+def test_planted_leakage_fails_with_the_offending_ids(tiny_build_copy, capsys):
+    rows = examples(tiny_build_copy)
     train = next(r for r in rows if r["split"] == "train")
     valid = next(r for r in rows if r["split"] == "valid")
     test = next(r for r in rows if r["split"] == "test" and r["noise_source_id"] != train["noise_source_id"])
@@ -124,8 +114,8 @@ def test_planted_leakage_fails_with_the_offending_ids(copy, capsys):
                 r["noise_source_id"] = train["noise_source_id"]
         return rows
 
-    rewrite(copy, plant)
-    result = audit(str(copy))
+    rewrite(tiny_build_copy, plant)
+    result = audit(str(tiny_build_copy))
     assert result.failed
     leaks = {(leak.key, leak.value): leak for leak in result.leaks}
     assert set(leaks) == {("clean_source_id", train["clean_source_id"]), ("group_key", train["group_key"]),
@@ -134,29 +124,29 @@ def test_planted_leakage_fails_with_the_offending_ids(copy, capsys):
     assert valid["example_id"] in leaks[("group_key", train["group_key"])].examples["valid"]
     assert test["example_id"] in leaks[("noise_source_id", train["noise_source_id"])].examples["test"]
 
-    assert datagen_main(["audit", str(copy)]) == 1
+    assert datagen_main(["audit", str(tiny_build_copy)]) == 1
     captured = capsys.readouterr()
     assert "LEAKAGE" in captured.out and "FAIL" in captured.err
     for value in (train["clean_source_id"], train["group_key"], train["noise_source_id"], valid["example_id"]):
         assert value in captured.out
-    assert datagen_main(["audit", str(copy), "--format", "json"]) == 1
+    assert datagen_main(["audit", str(tiny_build_copy), "--format", "json"]) == 1
     assert len(json.loads(capsys.readouterr().out)["leaks"]) == 3
 
 
-def test_missing_and_duplicated_rows_fail(copy, capsys):
-    rows = examples(copy)
+def test_missing_and_duplicated_rows_fail(tiny_build_copy, capsys):
+    rows = examples(tiny_build_copy)
     dropped = next(r for r in rows if r["split"] == "valid")["example_id"]
-    rewrite(copy, lambda rows: [r for r in rows if r["example_id"] != dropped] + [rows[0]])
-    result = audit(str(copy))
+    rewrite(tiny_build_copy, lambda rows: [r for r in rows if r["example_id"] != dropped] + [rows[0]])
+    result = audit(str(tiny_build_copy))
     assert result.failed and not result.leaks
     assert any(dropped in problem and "missing" in problem for problem in result.missing)
     assert any("duplicate example ids" in problem and rows[0]["example_id"] in problem for problem in result.missing)
-    assert datagen_main(["audit", str(copy)]) == 1
+    assert datagen_main(["audit", str(tiny_build_copy)]) == 1
     assert dropped in capsys.readouterr().out
 
 
-def test_snr_departure_is_listed_but_not_fatal(copy):
-    victim = examples(copy)[5]["example_id"]
+def test_snr_departure_is_listed_but_not_fatal(tiny_build_copy):
+    victim = examples(tiny_build_copy)[5]["example_id"]
 
     def shift(rows):
         for r in rows:
@@ -164,13 +154,13 @@ def test_snr_departure_is_listed_but_not_fatal(copy):
                 r["snr_measured_db"] = r["snr_target_db"] + 0.5
         return rows
 
-    rewrite(copy, shift)
-    result = audit(str(copy))
+    rewrite(tiny_build_copy, shift)
+    result = audit(str(tiny_build_copy))
     assert not result.failed
     assert result.snr["count"] == 1 and result.snr["worst"][0]["example_id"] == victim
     assert result.snr["worst"][0]["error_db"] == pytest.approx(0.5)
     assert victim in render_text(result) and victim in render_markdown(result)
-    assert audit(str(copy), snr_tolerance_db=1.0).snr["count"] == 0
+    assert audit(str(tiny_build_copy), snr_tolerance_db=1.0).snr["count"] == 0
 
 
 class ReportParser(HTMLParser):
@@ -196,9 +186,9 @@ class ReportParser(HTMLParser):
             self.cells.append(data)
 
 
-def test_html_report_renders(copy, tmp_path, capsys):
-    assert datagen_main(["audit", str(copy), "--format", "html"]) == 0
-    page = copy / "audit" / "report.html"
+def test_html_report_renders(tiny_build_copy, tmp_path, capsys):
+    assert datagen_main(["audit", str(tiny_build_copy), "--format", "html"]) == 0
+    page = tiny_build_copy / "audit" / "report.html"
     assert str(page) in capsys.readouterr().out
     parser = ReportParser()
     parser.feed(page.read_text(encoding="utf-8"))
@@ -209,27 +199,27 @@ def test_html_report_renders(copy, tmp_path, capsys):
     for image in parser.images:
         assert image["src"].startswith("data:image/png;base64,")
         assert base64.b64decode(image["src"].split(",", 1)[1]).startswith(PNG_SIGNATURE)
-    pngs = sorted((copy / "audit").glob("report-*.png"))
+    pngs = sorted((tiny_build_copy / "audit").glob("report-*.png"))
     assert len(pngs) == len(parser.images)
     for png in pngs:
         assert png.stat().st_size > 1000 and png.read_bytes().startswith(PNG_SIGNATURE)
     assert {"report-snr_measured_db.png", "report-stationarity.png", "report-hours.png"} <= {p.name for p in pngs}
 
     elsewhere = tmp_path / "reports" / "corpus.html"
-    assert datagen_main(["audit", str(copy), "--format", "html", "-o", str(elsewhere)]) == 0
+    assert datagen_main(["audit", str(tiny_build_copy), "--format", "html", "-o", str(elsewhere)]) == 0
     assert elsewhere.stat().st_size > 10000 and (elsewhere.parent / "corpus-snr_measured_db.png").stat().st_size > 1000
 
 
-def test_diff_of_two_builds(built, copy, capsys):
-    same = diff_builds(str(built), str(built))
+def test_diff_of_two_builds(tiny_build, tiny_build_copy, capsys):
+    same = diff_builds(str(tiny_build), str(tiny_build))
     assert same.identical and "identical" in diff_text(same)
 
-    rewrite(copy, lambda rows: [r for r in rows if not (r["split"] == "test" and r["source_type"] == "speech")])
-    report = json.loads((copy / "build.json").read_text())
+    rewrite(tiny_build_copy, lambda rows: [r for r in rows if not (r["split"] == "test" and r["source_type"] == "speech")])
+    report = json.loads((tiny_build_copy / "build.json").read_text())
     report["config"]["snr"]["max_db"] = 40.0
-    (copy / "build.json").write_text(json.dumps(report))
-    test_speech = Counter(r["noise_type"] for r in examples(built) if r["split"] == "test" and r["source_type"] == "speech")
-    result = diff_builds(str(built), str(copy))
+    (tiny_build_copy / "build.json").write_text(json.dumps(report))
+    test_speech = Counter(r["noise_type"] for r in examples(tiny_build) if r["split"] == "test" and r["source_type"] == "speech")
+    result = diff_builds(str(tiny_build), str(tiny_build_copy))
     assert not result.identical
     changed = {(r["split"], r["source_type"], r["noise_type"]): r for r in result.counts if r["changed"]}
     assert set(changed) == {("test", "speech", t) for t in test_speech}
@@ -242,10 +232,10 @@ def test_diff_of_two_builds(built, copy, capsys):
     assert any(r["changed"] and r["metric"] == "snr_measured_db" and r["group"] == "speech" for r in result.distributions)
     assert "snr.max_db" in diff_markdown(result)
 
-    assert datagen_main(["diff", str(built), str(copy)]) == 0
+    assert datagen_main(["diff", str(tiny_build), str(tiny_build_copy)]) == 0
     out = capsys.readouterr().out
     assert "snr.max_db" in out and "Counts and hours" in out
-    assert datagen_main(["diff", str(built), str(copy), "--format", "json"]) == 0
+    assert datagen_main(["diff", str(tiny_build), str(tiny_build_copy), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["identical"] is False
 
 

@@ -17,16 +17,6 @@ from manifests.io import read_manifest, read_metadata, write_manifest
 
 
 
-@pytest.fixture
-def built(tiny_build) -> Path:
-    return tiny_build
-
-
-@pytest.fixture
-def copy(tiny_build_copy) -> Path:
-    return tiny_build_copy
-
-
 @pytest.fixture(scope="module")
 def client():
     with dask_client(1, 1, "") as client:
@@ -48,56 +38,56 @@ def kinds(report) -> set[tuple[str, str | None, str]]:
     return {(p.shard, p.example_id, p.kind) for p in report.problems}
 
 
-def test_clean_build_verifies(built, client):
-    report = verify(str(built), client=client)
+def test_clean_build_verifies(tiny_build, client):
+    report = verify(str(tiny_build), client=client)
     assert report.ok, [p.line() for p in report.problems]
-    assert report.shards == len(list(built.glob("*/*.tar"))) == 7
+    assert report.shards == len(list(tiny_build.glob("*/*.tar"))) == 7
     assert report.examples == 24 and report.members == 96
-    assert report.bytes_read == sum(r[f"{m}_size"] for r in rows(built) for m in ("noisy", "clean", "noise", "json"))
+    assert report.bytes_read == sum(r[f"{m}_size"] for r in rows(tiny_build) for m in ("noisy", "clean", "noise", "json"))
 
 
-def test_truncated_shard(copy, client):
-    shard = copy / "train" / "shard-000001.tar"
+def test_truncated_shard(tiny_build_copy, client):
+    shard = tiny_build_copy / "train" / "shard-000001.tar"
     size = shard.stat().st_size
     with open(shard, "r+b") as handle:
         handle.truncate(size // 2)
-    report = verify(str(copy), client=client)
+    report = verify(str(tiny_build_copy), client=client)
     assert not report.ok
     assert {p.shard for p in report.problems} == {"train/shard-000001.tar"}
     found = {p.kind for p in report.problems}
     assert "truncated" in found and "unreachable members" in found
-    lost = [r["example_id"] for r in rows(copy) if r["shard"] == "train/shard-000001.tar" and r["json_offset"] + r["json_size"] > size // 2]
+    lost = [r["example_id"] for r in rows(tiny_build_copy) if r["shard"] == "train/shard-000001.tar" and r["json_offset"] + r["json_size"] > size // 2]
     assert lost and all(i in " ".join(p.detail for p in report.problems) for i in lost)
 
 
-def test_flipped_byte_in_data_and_in_a_header(copy, client):
-    row = next(r for r in rows(copy) if r["shard"] == "valid/shard-000000.tar" and r["index"] == 1)
-    shard = copy / row["shard"]
+def test_flipped_byte_in_data_and_in_a_header(tiny_build_copy, client):
+    row = next(r for r in rows(tiny_build_copy) if r["shard"] == "valid/shard-000000.tar" and r["index"] == 1)
+    shard = tiny_build_copy / row["shard"]
     position = row["clean_offset"] + row["clean_size"] // 2
     with open(shard, "r+b") as handle:
         handle.seek(position)
         byte = handle.read(1)
         handle.seek(position)
         handle.write(bytes([byte[0] ^ 0x01]))
-    report = verify(str(copy), client=client)
+    report = verify(str(tiny_build_copy), client=client)
     checksum = [p for p in report.problems if p.kind == "checksum"]
     assert [(p.example_id, p.member) for p in checksum] == [(row["example_id"], f"{row['example_id']}.clean.flac")]
     assert {p.shard for p in report.problems} == {row["shard"]}
 
-    other = next(r for r in rows(copy) if r["shard"] == "test/shard-000000.tar" and r["index"] == 2)
-    with open(copy / other["shard"], "r+b") as handle:  # a byte of the name field in the noisy member's header
+    other = next(r for r in rows(tiny_build_copy) if r["shard"] == "test/shard-000000.tar" and r["index"] == 2)
+    with open(tiny_build_copy / other["shard"], "r+b") as handle:  # a byte of the name field in the noisy member's header
         handle.seek(other["noisy_offset"] - BLOCK + 3)
         byte = handle.read(1)
         handle.seek(other["noisy_offset"] - BLOCK + 3)
         handle.write(bytes([byte[0] ^ 0x04]))
-    report = verify(str(copy), client=client)
+    report = verify(str(tiny_build_copy), client=client)
     corrupt = [p for p in report.problems if p.shard == other["shard"]]
     assert any(p.kind == "corrupt header" and str(other["noisy_offset"] - BLOCK) in p.detail for p in corrupt)
     assert any(p.kind == "unreachable members" and other["example_id"] in p.detail for p in corrupt)
 
 
-def test_missing_member(copy, client):
-    shard = copy / "train" / "shard-000000.tar"
+def test_missing_member(tiny_build_copy, client):
+    shard = tiny_build_copy / "train" / "shard-000000.tar"
     last = members_of(shard)[-1]  # the last example's .json
     with open(shard, "r+b") as handle:  # cut it off and close the archive properly
         handle.truncate(last.header_offset)
@@ -105,23 +95,23 @@ def test_missing_member(copy, client):
         handle.seek(last.header_offset)
         handle.write(b"\0" * (end + (-end) % RECORD - last.header_offset))
     # and in another shard, rename one member so that its name is no longer the expected one
-    other = copy / "valid" / "shard-000001.tar"
+    other = tiny_build_copy / "valid" / "shard-000001.tar"
     victim = next(m for m in members_of(other) if m.name.endswith(".noise.flac"))
     with open(other, "r+b") as handle:
         handle.seek(victim.header_offset)
         handle.write(member_header(victim.name.replace(".noise.", ".noize."), victim.size))
-    report = verify(str(copy), client=client)
+    report = verify(str(tiny_build_copy), client=client)
     missing = {(p.shard, p.member) for p in report.problems if p.kind == "missing member"}
     assert missing == {("train/shard-000000.tar", last.name), ("valid/shard-000001.tar", victim.name)}
     assert any(p.kind == "bad member name" and p.member == victim.name.replace(".noise.", ".noize.") for p in report.problems)
     assert len(report.problems) == 3, [p.line() for p in report.problems]
 
 
-def test_orphan_shard_and_orphan_member(copy, client):
-    shutil.copy(copy / "train" / "shard-000000.tar", copy / "train" / "shard-000099.tar")
-    (copy / "extra").mkdir()
-    (copy / "extra" / "stray.tar").write_bytes(b"\0" * RECORD)
-    shard = copy / "test" / "shard-000001.tar"
+def test_orphan_shard_and_orphan_member(tiny_build_copy, client):
+    shutil.copy(tiny_build_copy / "train" / "shard-000000.tar", tiny_build_copy / "train" / "shard-000099.tar")
+    (tiny_build_copy / "extra").mkdir()
+    (tiny_build_copy / "extra" / "stray.tar").write_bytes(b"\0" * RECORD)
+    shard = tiny_build_copy / "test" / "shard-000001.tar"
     members = members_of(shard)
     data = shard.read_bytes()
     with open(shard, "wb") as stream:
@@ -130,14 +120,14 @@ def test_orphan_shard_and_orphan_member(copy, client):
             writer.add(member.name, data[member.offset : member.offset + member.size])
         writer.add("test-00000999.json", b"{}")
         writer.close()
-    report = verify(str(copy), client=client)
+    report = verify(str(tiny_build_copy), client=client)
     assert {(p.shard, p.kind) for p in report.problems} == {
         ("train/shard-000099.tar", "orphan shard"), ("extra/stray.tar", "orphan shard"), ("test/shard-000001.tar", "orphan member")}
     assert next(p for p in report.problems if p.kind == "orphan member").member == "test-00000999.json"
 
 
-def test_unsafe_shard_path_in_the_manifest_is_not_opened(copy, client):
-    path = str(copy / "examples.parquet")
+def test_unsafe_shard_path_in_the_manifest_is_not_opened(tiny_build_copy, client):
+    path = str(tiny_build_copy / "examples.parquet")
     extra = {k: v for k, v in read_metadata(path).items() if k not in ("kind", "version")}
     table = read_manifest(path, "examples")
     rows_ = table.to_pylist()
@@ -145,20 +135,20 @@ def test_unsafe_shard_path_in_the_manifest_is_not_opened(copy, client):
         if row["shard"] == "test/shard-000000.tar":
             row["shard"] = "../../outside/shard-000000.tar"
     write_manifest(pa.Table.from_pylist(rows_, schema=table.schema), path, "examples", extra)
-    report = verify(str(copy), client=client)
+    report = verify(str(tiny_build_copy), client=client)
     assert {(p.shard, p.kind) for p in report.problems} == {("../../outside/shard-000000.tar", "unsafe shard path"),
                                                              ("test/shard-000000.tar", "orphan shard")}
 
 
-def test_cli_exit_codes_and_listing(built, copy, capsys):
-    assert datagen_main(["verify", str(built), "--workers", "1", "--no-progress"]) == 0
+def test_cli_exit_codes_and_listing(tiny_build, tiny_build_copy, capsys):
+    assert datagen_main(["verify", str(tiny_build), "--workers", "1", "--no-progress"]) == 0
     assert "OK" in capsys.readouterr().out
-    (copy / "valid" / "shard-000000.tar").unlink()
-    shutil.copy(copy / "train" / "shard-000000.tar", copy / "orphan.tar")
-    assert datagen_main(["verify", str(copy), "--workers", "1", "--no-progress"]) == 1
+    (tiny_build_copy / "valid" / "shard-000000.tar").unlink()
+    shutil.copy(tiny_build_copy / "train" / "shard-000000.tar", tiny_build_copy / "orphan.tar")
+    assert datagen_main(["verify", str(tiny_build_copy), "--workers", "1", "--no-progress"]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "valid/shard-000000.tar: missing shard" in out and "orphan.tar: orphan shard" in out
-    assert datagen_main(["verify", str(copy), "--workers", "1", "--no-progress", "--format", "json"]) == 1
+    assert datagen_main(["verify", str(tiny_build_copy), "--workers", "1", "--no-progress", "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["by_kind"] == {"missing shard": 1, "orphan shard": 1}
 

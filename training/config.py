@@ -16,10 +16,11 @@ import hashlib
 import json
 import os
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from manifests.typed_config import ConfigError, build_dataclass, choices, require
 
 CLEAN_TYPES = ("speech", "music")
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,14 +28,6 @@ DEVICES = ("auto", "cpu", "cuda")
 # keys that do not change the numbers a run produces on a given device (dotted paths)
 RESULT_IRRELEVANT_KEYS = ("device", "data.num_workers", "stage1.max_minutes", "stage2.max_minutes",
                           "masknet.max_minutes")
-
-
-class ConfigError(ValueError):
-    """An invalid training configuration; the message names the file, the key and the fix."""
-
-
-def _choices(*values: str) -> dict:
-    return {"choices": values}
 
 
 @dataclass(frozen=True)
@@ -121,7 +114,7 @@ class MaskNetConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 0
-    device: str = field(default="auto", metadata=_choices(*DEVICES))
+    device: str = field(default="auto", metadata=choices(*DEVICES))
     threads: int = 1  # torch intra-op threads (0: torch's default). Part of the result: float sums depend on it
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -153,97 +146,45 @@ class TrainConfig:
 # --------------------------------------------------------------------------------------------------
 
 
-def _convert(value: Any, hint: Any, key: str, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: '{key}' must be a table, got {value!r}")
-        return _build(hint, value, key, where)
-    if origin is dict:
-        inner = typing.get_args(hint)[1]
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: '{key}' must be a table like {{ speech = 1.0, music = 1.0 }}, got {value!r}")
-        return {str(k): _convert(v, inner, f"{key}.{k}", where) for k, v in value.items()}
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module
-
-
-def _build(cls: type, table: dict, prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        path = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
-        raise ConfigError(f"{where}: unknown key '{path}'; accepted keys here: {', '.join(sorted(fields))}")
-    kwargs = {}
-    for name, value in table.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _convert(value, hints[name], key, where)
-        choices = fields[name].metadata.get("choices")
-        if choices is not None and kwargs[name] not in choices:
-            raise ConfigError(f"{where}: '{key}' = {value!r} is not accepted; use one of {', '.join(repr(c) for c in choices)}")
-    return cls(**kwargs)
-
-
-def _require(condition: bool, where: str, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"{where}: '{key}' {message}")
-
-
 def validate(config: TrainConfig, where: str) -> TrainConfig:
     """Cross-field and range checks."""
     d, a = config.data, config.data.augment
-    _require(config.threads >= 0, where, "threads", "must be >= 0 (0: torch's default)")
-    _require(bool(d.build), where, "data.build", "must name a build folder of `datagen build`")
-    _require(0.1 <= d.crop_s <= 60.0, where, "data.crop_s", f"must be in 0.1..60 s, got {d.crop_s}")
-    _require(d.eval_crop_s == 0.0 or 0.1 <= d.eval_crop_s <= 600.0, where, "data.eval_crop_s", "must be 0 (whole clips) or 0.1..600 s")
-    _require(d.batch_size >= 1, where, "data.batch_size", "must be >= 1")
-    _require(d.num_workers >= 0, where, "data.num_workers", "must be >= 0")
-    _require(d.epoch_size >= 0, where, "data.epoch_size", "must be >= 0 (0: the train split size)")
+    require(config.threads >= 0, where, "threads", "must be >= 0 (0: torch's default)")
+    require(bool(d.build), where, "data.build", "must name a build folder of `datagen build`")
+    require(0.1 <= d.crop_s <= 60.0, where, "data.crop_s", f"must be in 0.1..60 s, got {d.crop_s}")
+    require(d.eval_crop_s == 0.0 or 0.1 <= d.eval_crop_s <= 600.0, where, "data.eval_crop_s", "must be 0 (whole clips) or 0.1..600 s")
+    require(d.batch_size >= 1, where, "data.batch_size", "must be >= 1")
+    require(d.num_workers >= 0, where, "data.num_workers", "must be >= 0")
+    require(d.epoch_size >= 0, where, "data.epoch_size", "must be >= 0 (0: the train split size)")
     unknown = sorted(set(d.source_weights) - set(CLEAN_TYPES))
-    _require(not unknown, where, f"data.source_weights.{unknown[0] if unknown else ''}", f"is not a clean source type; use {', '.join(CLEAN_TYPES)}")
-    _require(all(w >= 0 for w in d.source_weights.values()) and any(w > 0 for w in d.source_weights.values()),
+    require(not unknown, where, f"data.source_weights.{unknown[0] if unknown else ''}", f"is not a clean source type; use {', '.join(CLEAN_TYPES)}")
+    require(all(w >= 0 for w in d.source_weights.values()) and any(w > 0 for w in d.source_weights.values()),
              where, "data.source_weights", "must be >= 0 with at least one > 0")
-    _require(0.0 <= a.prob <= 1.0, where, "data.augment.prob", "must be in 0..1")
-    _require(0.0 <= a.color_prob <= 1.0, where, "data.augment.color_prob", "must be in 0..1")
-    _require(0.0 <= a.mix_noise_prob <= 1.0, where, "data.augment.mix_noise_prob", "must be in 0..1")
-    _require(-30.0 <= a.snr_min_db <= a.snr_max_db <= 80.0, where, "data.augment.snr_min_db", "must be <= snr_max_db, both in -30..80 dB")
-    _require(a.gain_min_db <= a.gain_max_db, where, "data.augment.gain_min_db", "must be <= gain_max_db")
-    _require(a.mix_noise_min_db <= a.mix_noise_max_db, where, "data.augment.mix_noise_min_db", "must be <= mix_noise_max_db")
-    _require(a.color_bumps >= 0 and a.color_bump_db >= 0 and a.color_tilt_db_per_oct >= 0, where, "data.augment.color_bumps",
+    require(0.0 <= a.prob <= 1.0, where, "data.augment.prob", "must be in 0..1")
+    require(0.0 <= a.color_prob <= 1.0, where, "data.augment.color_prob", "must be in 0..1")
+    require(0.0 <= a.mix_noise_prob <= 1.0, where, "data.augment.mix_noise_prob", "must be in 0..1")
+    require(-30.0 <= a.snr_min_db <= a.snr_max_db <= 80.0, where, "data.augment.snr_min_db", "must be <= snr_max_db, both in -30..80 dB")
+    require(a.gain_min_db <= a.gain_max_db, where, "data.augment.gain_min_db", "must be <= gain_max_db")
+    require(a.mix_noise_min_db <= a.mix_noise_max_db, where, "data.augment.mix_noise_min_db", "must be <= mix_noise_max_db")
+    require(a.color_bumps >= 0 and a.color_bump_db >= 0 and a.color_tilt_db_per_oct >= 0, where, "data.augment.color_bumps",
              "color_bumps, color_bump_db and color_tilt_db_per_oct must be >= 0")
     c = config.controller
-    _require(c.hidden >= 1 and c.n_blocks >= 0 and c.kernel_size >= 1 and c.kernel_size % 2 == 1 and c.mlp >= 1, where,
+    require(c.hidden >= 1 and c.n_blocks >= 0 and c.kernel_size >= 1 and c.kernel_size % 2 == 1 and c.mlp >= 1, where,
              "controller", "needs hidden, mlp >= 1, n_blocks >= 0 and an odd kernel_size")
-    _require(0.0 < c.prior_quantile < 1.0, where, "controller.prior_quantile", "must be in (0, 1)")
+    require(0.0 < c.prior_quantile < 1.0, where, "controller.prior_quantile", "must be in (0, 1)")
     for name in ("stage1", "stage2", "masknet"):
         s = getattr(config, name)
-        _require(s.epochs >= 0, where, f"{name}.epochs", "must be >= 0 (0 skips it)")
-        _require(s.max_minutes >= 0, where, f"{name}.max_minutes", "must be >= 0 (0: no time limit)")
-        _require(s.lr > 0, where, f"{name}.lr", "must be > 0")
-        _require(s.grad_clip >= 0, where, f"{name}.grad_clip", "must be >= 0 (0: off)")
+        require(s.epochs >= 0, where, f"{name}.epochs", "must be >= 0 (0 skips it)")
+        require(s.max_minutes >= 0, where, f"{name}.max_minutes", "must be >= 0 (0: no time limit)")
+        require(s.lr > 0, where, f"{name}.lr", "must be > 0")
+        require(s.grad_clip >= 0, where, f"{name}.grad_clip", "must be >= 0 (0: off)")
     for name in ("weight_profile", "weight_controls"):
-        _require(getattr(config.stage1, name) >= 0, where, f"stage1.{name}", "must be >= 0")
+        require(getattr(config.stage1, name) >= 0, where, f"stage1.{name}", "must be >= 0")
     for name in ("weight_mrstft", "weight_sisdr", "weight_profile", "weight_controls"):
-        _require(getattr(config.stage2, name) >= 0, where, f"stage2.{name}", "must be >= 0")
-    _require(config.stage2.weight_mrstft + config.stage2.weight_sisdr > 0, where, "stage2.weight_mrstft",
+        require(getattr(config.stage2, name) >= 0, where, f"stage2.{name}", "must be >= 0")
+    require(config.stage2.weight_mrstft + config.stage2.weight_sisdr > 0, where, "stage2.weight_mrstft",
              "or stage2.weight_sisdr must be > 0")
-    _require(config.masknet.hidden >= 8 and config.masknet.gru_layers >= 1, where, "masknet.hidden", "must be >= 8 with gru_layers >= 1")
+    require(config.masknet.hidden >= 8 and config.masknet.gru_layers >= 1, where, "masknet.hidden", "must be >= 8 with gru_layers >= 1")
     return config
 
 
@@ -256,7 +197,7 @@ def _resolve_paths(config: TrainConfig, base_dir: Path) -> TrainConfig:
 
 def parse_config(table: dict, where: str, base_dir: Path | None = None) -> TrainConfig:
     """A TrainConfig from a parsed TOML/JSON table; relative paths resolve against `base_dir`."""
-    config = _build(TrainConfig, table, "", where)
+    config = build_dataclass(TrainConfig, table, where)
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
     return validate(config, where)
