@@ -141,7 +141,7 @@ def main() -> int:
     half = load_config(write_config(work / "half.toml", args, args.examples // 2))
 
     print(f"benchmark: {args.examples} examples x {args.clip_s} s, {config.audio.sample_rate} Hz, {args.format}; work folder {work}", flush=True)
-    # probe once so that every timed build below reuses the same index (probing is a one-off per corpus)
+    # a first build warms the OS file cache, so every timed run below reads the sources from memory
     build(half, str(work / "warmup"), workers=2, progress=False)
     rows = []
     for workers in (1, 2):

@@ -157,19 +157,16 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datagen", description="Synthesize (noisy, clean) corpora of speech and music mixed with stationary noise.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="index the corpora, plan and render all examples, write shards and manifests")
-    build.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
-    build.add_argument("--out", required=True, help="build folder (local path or fsspec URL)")
-    build.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
-    _add_cluster_args(build)
-    build.set_defaults(func=cmd_build)
-
-    index = sub.add_parser("index", help="probe the configured corpora into OUT/sources.parquet")
-    index.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
-    index.add_argument("--out", required=True, help="build folder")
-    index.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
-    _add_cluster_args(index)
-    index.set_defaults(func=cmd_index)
+    for name, func, help_text in [
+        ("build", cmd_build, "index the corpora, plan and render all examples, write shards and manifests"),
+        ("index", cmd_index, "probe the configured corpora into OUT/sources.parquet"),
+    ]:
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
+        command.add_argument("--out", required=True, help="build folder (local path or fsspec URL)")
+        command.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
+        _add_cluster_args(command)
+        command.set_defaults(func=func)
 
     render = sub.add_parser("render", help="re-render one example from its manifest row, optionally with one choice changed")
     render.add_argument("out", help="build folder")
