@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import dataclasses
 import json
 import sys
@@ -218,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError) as exc:
         print(f"datagen: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"datagen: error: disk full writing {exc.filename or 'the output'}: free space and run the same command again; "
+              "completed shards are kept and the build resumes", file=sys.stderr)
         return 2
 
 

@@ -204,3 +204,17 @@ def test_index_command_and_fsspec_url_output(tmp_path, corpus_dir, capsys):
     rows = read_manifest(f"{url_out}/examples.parquet", "examples").to_pylist()
     assert report["counts"]["examples"] == len(rows) == 8
     assert open_example(rows[0], url_out).noisy.shape == (1, 48000)
+
+
+def test_full_disk_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import datagen.cli
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "train" / "shard-000000.tar.tmp-1"))
+
+    monkeypatch.setattr(datagen.cli, "build", full)
+    assert datagen_main(["build", "--out", str(tmp_path / "out")]) == 2
+    message = capsys.readouterr().err
+    assert "disk full" in message and "shard-000000" in message and "resumes" in message

@@ -292,3 +292,17 @@ def test_wrong_manifest_version_is_refused(tiny_build, tmp_path):
     assert not (tmp_path / "run").exists()
     code = training_main(["train", str(REPO / "configs" / "train_demo.toml"), "--run", str(tmp_path / "run2"), "--data", str(copy)])
     assert code == 2
+
+
+def test_full_disk_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import training.cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "checkpoints" / "stage2_last.pt.tmp"))
+
+    monkeypatch.setattr(training.cli, "cmd_train", full)
+    assert training.cli.main(["train", "configs/train_demo.toml", "--run", str(tmp_path / "run")]) == 2
+    message = capsys.readouterr().err
+    assert "disk full" in message and "stage2_last.pt" in message and "resumes" in message

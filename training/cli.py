@@ -11,6 +11,7 @@ returning an exit code).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -111,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"error: disk full writing {exc.filename or 'the output'}: free space and rerun the same command; "
+              "checkpoints are written atomically, so the last complete one is kept and training resumes from it", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
