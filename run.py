@@ -9,6 +9,7 @@ Needs nothing but Python >= 3.11. The virtualenv is rebuilt when pyproject.toml 
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import subprocess
@@ -69,7 +70,9 @@ def main(argv: list[str]) -> int:
 
 def demo(python: Path, args: list[str]) -> int:
     """The main job on the embedded default: corpus -> trained model -> per-source report -> audit."""
-    out = Path(args[args.index("--out") + 1]) if "--out" in args else ROOT / "runs" / "demo"
+    parser = argparse.ArgumentParser(prog="run.py demo")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "demo", help="folder for the corpus and the run")
+    out = parser.parse_args(args).out
     data, run = out / "data", out / "run"
     steps = [
         ("synthesize the demo corpus", ["-m", "datagen.cli", "build", "--out", str(data)]),

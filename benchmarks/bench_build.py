@@ -74,7 +74,11 @@ def _regions(out: Path) -> list[tuple]:
 
 def _members(jobs: list[tuple]) -> list[list[np.ndarray]]:
     """The written members of each job, decoded before any timing starts."""
-    return [[*(lambda a: (a.noisy, a.clean, a.noise))(open_example(row, out))] for _, out, row in jobs]
+    members = []
+    for _, out, row in jobs:
+        audio = open_example(row, out)
+        members.append([audio.noisy, audio.clean, audio.noise])
+    return members
 
 
 def limit_work(jobs: list[tuple], members: list[list[np.ndarray]]) -> None:

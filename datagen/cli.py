@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import dataclasses
 import json
 import sys
 from pathlib import Path
 
+from manifests.cli_errors import run_command
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest
 
 from .audit import DEFAULT_BY, AuditError
 from .build import BuildError, band_layout_of, build, dask_client, prepare_output, run_index
 from .config import BuildConfig, ConfigError, config_from_table, demo_config, load_config
 from .mix import MixError
-from .plan import PlanError
+from .plan import PlanError, noise_needs_loop
 
 
 def _load(config_path: str | None) -> tuple[BuildConfig, str]:
@@ -86,7 +86,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         **{k: v for k, v in row.items() if k in fields},
         "clean_sample_rate": clean["sample_rate"], "clean_frames": clean["frames"],
         "noise_sample_rate": noise["sample_rate"], "noise_frames": noise["frames"],
-        "noise_loop": row["noise_loop_count"] > 0 or noise["duration_s"] < config.audio.clip_duration_s,
+        "noise_loop": noise_needs_loop(noise, config.audio.clip_duration_s),
     })
     overrides = {"snr_target_db": args.snr_db, "clean_loudness_target_lufs": args.clean_loudness_lufs,
                  "clean_start_s": args.clean_start_s, "noise_start_s": args.noise_start_s}
@@ -215,17 +215,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError) as exc:
-        print(f"datagen: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        print(f"datagen: error: disk full writing {exc.filename or 'the output'}: free space and run the same command again; "
-              "completed shards are kept and the build resumes", file=sys.stderr)
-        return 2
+    return run_command("datagen", lambda: args.func(args), (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError),
+                       "completed shards are kept and the build resumes")
 
 
 if __name__ == "__main__":

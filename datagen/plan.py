@@ -159,6 +159,11 @@ class _Pool:
         return row, float(start)
 
 
+def noise_needs_loop(noise_row: dict, clip_s: float) -> bool:
+    """A noise recording shorter than the clip is crossfade-looped (only allowed with mix.noise_loop = "crossfade")."""
+    return noise_row["duration_s"] < clip_s
+
+
 def _draw_snr_db(rng: np.random.Generator, config: BuildConfig) -> float:
     snr = config.snr
     if snr.distribution == "choice":
@@ -192,7 +197,7 @@ def plan_examples(rows: list[dict], split_of: dict[str, str], config: BuildConfi
                 clean_bandwidth_hz=clean["bandwidth_hz"],
                 noise_source_id=noise["source_id"], noise_path=noise["path"], noise_corpus=noise["corpus"], noise_type=noise["noise_type"],
                 noise_start_s=noise_start, noise_sample_rate=noise["sample_rate"], noise_frames=noise["frames"],
-                noise_loop=noise["duration_s"] < clip_s, noise_stationarity_db=noise["stationarity_db"],
+                noise_loop=noise_needs_loop(noise, clip_s), noise_stationarity_db=noise["stationarity_db"],
                 snr_target_db=snr_db, clean_loudness_target_lufs=loudness, synthetic=bool(clean["synthetic"] or noise["synthetic"]),
             ))
     return plans

@@ -6,7 +6,6 @@ records each member's data offset and size so readers can seek straight to it.
 from __future__ import annotations
 
 import hashlib
-import io
 import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -67,13 +66,3 @@ class TarShardWriter:
         self._write(b"\0" * (end - self._position))
         self._position = end
         return end
-
-
-def tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
-    """A whole archive in memory (used by tests and small shards)."""
-    buffer = io.BytesIO()
-    writer = TarShardWriter(buffer)
-    for name, data in members:
-        writer.add(name, data)
-    writer.close()
-    return buffer.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import tarfile
 
-from datagen.shards import TarShardWriter, tar_bytes
+from datagen.shards import TarShardWriter
 
 
 def test_tar_is_standard_and_offsets_point_at_data():
@@ -22,6 +22,15 @@ def test_tar_is_standard_and_offsets_point_at_data():
             assert archive.extractfile(info).read() == data
             assert info.offset_data == location.offset and info.mtime == 0 and info.uid == 0
             assert raw[location.offset : location.offset + location.size] == data
+
+
+def tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    writer = TarShardWriter(buffer)
+    for name, data in members:
+        writer.add(name, data)
+    writer.close()
+    return buffer.getvalue()
 
 
 def test_same_members_same_bytes():

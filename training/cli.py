@@ -11,10 +11,10 @@ returning an exit code).
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import sys
 
+from manifests.cli_errors import run_command
 from manifests.io import ManifestError
 
 EXTRA_SUBCOMMAND_MODULES = ("evaluate", "denoise")
@@ -104,20 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     from .train import TrainingError
 
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ConfigError, ManifestError, TrainingError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
-        return 130
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        print(f"error: disk full writing {exc.filename or 'the output'}: free space and rerun the same command; "
-              "checkpoints are written atomically, so the last complete one is kept and training resumes from it", file=sys.stderr)
-        return 2
+    return run_command("training", lambda: args.func(args), (ConfigError, ManifestError, TrainingError, CheckpointError),
+                       "checkpoints are written atomically, so the last complete one is kept and training resumes from it")
 
 
 if __name__ == "__main__":
