@@ -10,6 +10,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.signal
 
+from . import kernels
+
 ACTIVITY_HOP_S = 0.02
 ACTIVITY_PERCENTILE = 95.0
 ACTIVITY_RANGE_DB = 40.0
@@ -37,7 +39,7 @@ _BANDWIDTH_REFERENCE_MIN_HZ = 20.0
 _BANDWIDTH_FRAMES_PER_BATCH = 256
 
 
-def _as_2d(audio: np.ndarray) -> np.ndarray:
+def as_2d(audio: np.ndarray) -> np.ndarray:
     """(channels, samples) float32/float64 view of `audio` (1-D input is mono; other dtypes become float64).
 
     Per-sample products stay in the input precision; every sum over samples accumulates in float64.
@@ -60,22 +62,17 @@ def _db(power_ratio: float) -> float:
 
 # ---------------------------------------------------------------- activity
 
-def _hop_samples(sample_rate: float, hop_s: float) -> int:
+def activity_hop_samples(sample_rate: float, hop_s: float = ACTIVITY_HOP_S) -> int:
+    """Samples per activity frame."""
     return max(1, int(round(hop_s * sample_rate)))
 
 
 def frame_energies(audio: np.ndarray, hop_samples: int) -> np.ndarray:
     """(n_frames,) sum of squares over each non-overlapping frame of `hop_samples` and over channels.
 
-    n_frames = ceil(samples / hop_samples); the last frame may be partial.
+    n_frames = ceil(samples / hop_samples); the last frame may be partial. Products and sums in float64.
     """
-    audio = _as_2d(audio)
-    power = np.einsum("cn,cn->n", audio, audio)
-    whole = power.size // hop_samples
-    energies = power[: whole * hop_samples].reshape(whole, hop_samples).sum(axis=1, dtype=np.float64)
-    if whole * hop_samples < power.size:
-        energies = np.append(energies, power[whole * hop_samples :].sum(dtype=np.float64))
-    return energies
+    return kernels.frame_energies_and_peak(np.ascontiguousarray(as_2d(audio)), hop_samples)[0]
 
 
 def activity_mask(audio: np.ndarray, sample_rate: float, hop_s: float = ACTIVITY_HOP_S) -> np.ndarray:
@@ -87,12 +84,12 @@ def activity_mask(audio: np.ndarray, sample_rate: float, hop_s: float = ACTIVITY
     ACTIVITY_PERCENTILE (95th) percentile of the non-silent frames' levels. The rule is relative,
     so the mask does not change with the audio's gain.
     """
-    audio = _as_2d(audio)
-    hop = _hop_samples(sample_rate, hop_s)
-    return _mask_from_energies(frame_energies(audio, hop), audio.shape, hop)
+    audio = as_2d(audio)
+    hop = activity_hop_samples(sample_rate, hop_s)
+    return mask_from_energies(frame_energies(audio, hop), audio.shape, hop)
 
 
-def _mask_from_energies(energy: np.ndarray, shape: tuple[int, int], hop_samples: int) -> np.ndarray:
+def mask_from_energies(energy: np.ndarray, shape: tuple[int, int], hop_samples: int) -> np.ndarray:
     """`activity_mask` from the `frame_energies` of audio shaped `shape` = (channels, samples)."""
     channels, samples = shape
     lengths = np.full(energy.size, hop_samples)
@@ -142,19 +139,18 @@ def loudness_block_powers(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     Blocks are 400 ms with 75 % overlap, only complete blocks (n_blocks = floor((T - 0.4) / 0.1) + 1).
     Raises ValueError if the audio is shorter than one block or has more than 5 channels.
     """
-    audio = _as_2d(audio)
+    audio = as_2d(audio)
     channels, samples = audio.shape
     if samples < LOUDNESS_BLOCK_S * sample_rate:
         raise ValueError(f"loudness needs at least one {LOUDNESS_BLOCK_S * 1000:.0f} ms gating block: "
                          f"got {samples} samples = {samples / sample_rate * 1000:.1f} ms at {sample_rate} Hz")
     if channels > len(_CHANNEL_WEIGHTS):
         raise ValueError(f"loudness supports at most {len(_CHANNEL_WEIGHTS)} channels, got {channels}")
-    weighted = scipy.signal.sosfilt(_k_weighting_sos(float(sample_rate)), audio, axis=-1)
-    power = np.einsum("c,cn,cn->n", np.asarray(_CHANNEL_WEIGHTS[:channels]), weighted, weighted)
     step = LOUDNESS_STEP_S * sample_rate
     steps_per_block = int(round(LOUDNESS_BLOCK_S / LOUDNESS_STEP_S))
     edges = np.round(np.arange(int(samples / step + 1e-9) + 1) * step).astype(np.int64)
-    step_sums = np.add.reduceat(power[:edges[-1]], edges[:-1], dtype=np.float64)
+    step_sums = kernels.k_weighted_step_sums(np.ascontiguousarray(audio), _k_weighting_sos(float(sample_rate)),
+                                             np.asarray(_CHANNEL_WEIGHTS[:channels]), edges)
     n_blocks = step_sums.size - steps_per_block + 1
     block_sums = sum(step_sums[k:k + n_blocks] for k in range(steps_per_block))
     return block_sums / (edges[steps_per_block:] - edges[:n_blocks])
@@ -202,12 +198,12 @@ def _check_shapes(clean: np.ndarray, noise: np.ndarray) -> None:
 def _energies(clean: np.ndarray, noise: np.ndarray, sample_rate: float, definition: str,
               active_mask: np.ndarray | None) -> tuple[float, float]:
     """(clean, noise) sums of squares over the clean's active frames ("active") or everything ("rms")."""
+    clean = as_2d(clean)
+    hop = activity_hop_samples(sample_rate)
     if definition == "rms":
-        return float(np.square(_as_2d(clean)).sum(dtype=np.float64)), float(np.square(_as_2d(noise)).sum(dtype=np.float64))
-    clean = _as_2d(clean)
-    hop = _hop_samples(sample_rate, ACTIVITY_HOP_S)
+        return float(frame_energies(clean, hop).sum()), float(frame_energies(noise, hop).sum())
     clean_frames = frame_energies(clean, hop)
-    mask = _mask_from_energies(clean_frames, clean.shape, hop) if active_mask is None else np.asarray(active_mask, dtype=bool)
+    mask = mask_from_energies(clean_frames, clean.shape, hop) if active_mask is None else np.asarray(active_mask, dtype=bool)
     return float(clean_frames[mask].sum()), float(frame_energies(noise, hop)[mask].sum())
 
 
@@ -276,7 +272,18 @@ def noise_gain_for_snr(clean: np.ndarray, noise: np.ndarray, sample_rate: float,
     _check_shapes(clean, noise)
     if definition == "loudness":
         return _loudness_gain(clean, noise, sample_rate, snr_db)
-    clean_energy, noise_energy = _energies(clean, noise, sample_rate, definition, active_mask)
+    return _gain_for_energies(*_energies(clean, noise, sample_rate, definition, active_mask), definition, snr_db)
+
+
+def noise_gain_from_energies(clean_frames: np.ndarray, noise_frames: np.ndarray, definition: str, snr_db: float,
+                             active_mask: np.ndarray) -> float:
+    """`noise_gain_for_snr` ("active" or "rms") from the `frame_energies` of the clean and the noise."""
+    if definition == "active":
+        clean_frames, noise_frames = clean_frames[active_mask], noise_frames[active_mask]
+    return _gain_for_energies(float(clean_frames.sum()), float(noise_frames.sum()), definition, snr_db)
+
+
+def _gain_for_energies(clean_energy: float, noise_energy: float, definition: str, snr_db: float) -> float:
     if clean_energy == 0:
         raise ValueError(f"the clean is silent ({definition} SNR): no noise gain defines an SNR")
     if noise_energy == 0:
@@ -326,7 +333,7 @@ def bandwidth_hz(audio: np.ndarray, sample_rate: float) -> float:
       when content reaches Nyquist).
     Returns 0.0 for digital silence. Gain invariant.
     """
-    audio = _as_2d(audio)
+    audio = as_2d(audio)
     n_fft = min(BANDWIDTH_NFFT, audio.shape[1])
     power = _long_term_spectrum(audio, n_fft)
     freqs_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)

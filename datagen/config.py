@@ -17,6 +17,8 @@ from manifests.typed_config import ConfigError, build_dataclass, choices, requir
 
 from .stationarity import DEFAULT_STATIONARITY_THRESHOLD_DB
 
+# bumped whenever the renderer's arithmetic changes, so a build is never resumed with shards of two renderers
+RENDER_VERSION = 2
 SOURCE_TYPES = ("speech", "music", "noise")
 GENERATORS = ("speech", "music", "noise", "nonstationary")
 AUDIO_FORMATS = ("flac16", "flac24", "wav_float")
@@ -120,6 +122,7 @@ class BuildConfig:
         """Digest of everything that determines the output bytes (not the Dask settings)."""
         data = dataclasses.asdict(self)
         data.pop("dask")
+        data["render_version"] = RENDER_VERSION
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:

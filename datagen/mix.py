@@ -7,10 +7,13 @@ noisy member is the exact integer sum of the written clean and noise members.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from .analysis import activity_mask, gated_loudness_lufs, loudness_block_powers, noise_gain_for_snr, snr_db
+from . import kernels
+from .analysis import (activity_hop_samples, as_2d, gated_loudness_lufs, loudness_block_powers, mask_from_energies,
+                       noise_gain_for_snr, noise_gain_from_energies, snr_db)
 
 SNR_TOLERANCE_DB = 0.1
 # full-scale integer of each output format (None: float, no quantization)
@@ -23,19 +26,29 @@ class MixError(ValueError):
 
 @dataclass(frozen=True)
 class MixResult:
-    """Written members ((channels, samples), float32 values exactly as decoded), their quantized
-    counts as `quantize` returns them (what the encoder stores), and the gains and measures."""
+    """Quantized counts of the written members as `quantize` returns them (what the encoder stores),
+    the gains and measures; `noisy`, `clean`, `noise`: the members as decoded ((channels, samples) float32)."""
 
-    noisy: np.ndarray
-    clean: np.ndarray
-    noise: np.ndarray
     counts: dict[str, np.ndarray]
+    audio_format: str
     clean_gain_db: float
     noise_gain_db: float
     ceiling_gain_db: float
     snr_measured_db: float
     clean_loudness_lufs: float
     noisy_peak_dbfs: float
+
+    @cached_property
+    def noisy(self) -> np.ndarray:
+        return dequantize(self.counts["noisy"], self.audio_format)
+
+    @cached_property
+    def clean(self) -> np.ndarray:
+        return dequantize(self.counts["clean"], self.audio_format)
+
+    @cached_property
+    def noise(self) -> np.ndarray:
+        return dequantize(self.counts["noise"], self.audio_format)
 
 
 def quantize(audio: np.ndarray, audio_format: str) -> np.ndarray:
@@ -59,20 +72,35 @@ def _db(gain: float) -> float:
     return float(20.0 * np.log10(gain))
 
 
-def _abs_max(audio: np.ndarray) -> float:
-    return max(float(audio.max()), -float(audio.min()))
+def _stage(clean: np.ndarray, noise: np.ndarray, clean_gain: float, noise_gain: float, peaks: tuple[float, float], ceiling: float,
+           audio_format: str, hop: int) -> tuple[dict[str, np.ndarray], float, np.ndarray, np.ndarray]:
+    """Scale clean and noise by their gains and one common gain keeping every member under `ceiling`, quantize.
 
-
-def _stage(clean: np.ndarray, noise: np.ndarray, ceiling: float, audio_format: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Scale clean and noise together under the ceiling, quantize; -> (noisy, clean, noise) counts, ceiling gain."""
+    `peaks`: max |x| of clean and of noise. -> (noisy, clean, noise) counts, the common gain, and the
+    frame energies of the written clean and noise.
+    """
     scale = FORMAT_SCALE[audio_format]
     margin = 1e-6 if scale is None else 2.0 / scale  # rounding of two members can add up to one step each
-    noisy = clean + noise
-    peak = max(_abs_max(noisy), _abs_max(clean), _abs_max(noise))
-    ceiling_gain = min(1.0, (ceiling - margin) / peak) if peak > 0 else 1.0
-    clean_q = quantize(clean * ceiling_gain, audio_format)
-    noise_q = quantize(noise * ceiling_gain, audio_format)
-    return clean_q + noise_q, clean_q, noise_q, ceiling_gain
+    limit = ceiling - margin
+    if clean_gain * peaks[0] + noise_gain * peaks[1] <= limit:
+        ceiling_gain = 1.0  # the bound already holds: no need for the exact peak of the sum
+    else:
+        peak = kernels.scaled_peak(clean, noise, clean_gain, noise_gain)
+        ceiling_gain = min(1.0, limit / peak) if peak > 0 else 1.0
+    gains = (clean_gain * ceiling_gain, noise_gain * ceiling_gain)
+    if scale is None:
+        noisy_q, clean_q, noise_q, clean_energy, noise_energy = kernels.scale_pair_float32(clean, noise, *gains, hop)
+    else:
+        noisy_q, clean_q, noise_q, clean_energy, noise_energy = kernels.quantize_pair(clean, noise, *gains, float(scale), hop)
+    return {"noisy": noisy_q, "clean": clean_q, "noise": noise_q}, ceiling_gain, clean_energy, noise_energy
+
+
+def _energy_snr_db(clean_energy: np.ndarray, noise_energy: np.ndarray, definition: str, active: np.ndarray) -> float:
+    """SNR in dB from frame energies: over the active frames ("active") or all of them ("rms")."""
+    if definition == "active":
+        clean_energy, noise_energy = clean_energy[active], noise_energy[active]
+    noise_total = float(noise_energy.sum())
+    return float(10.0 * np.log10(float(clean_energy.sum()) / noise_total)) if noise_total > 0 else np.inf
 
 
 def mix(
@@ -91,23 +119,35 @@ def mix(
     `snr_definition`; one common gain <= 0 dB so that no member exceeds `peak_ceiling_dbfs`;
     quantization to `audio_format`. The SNR is then measured on the quantized members; if rounding
     moved it by more than SNR_TOLERANCE_DB the noise gain is corrected once, else MixError.
+    The stages are computed in float64 and fused (datagen/kernels.py): one pass per input for its
+    frame energies and peak, one for quantization and the written members' frame energies, and a
+    pass for the exact peak of the sum only when the bound from the two peaks exceeds the ceiling.
     """
     if clean.shape != noise.shape:
         raise MixError(f"clean {clean.shape} and noise {noise.shape} shapes differ")
+    clean, noise = np.ascontiguousarray(as_2d(clean)), np.ascontiguousarray(as_2d(noise))
     # K-weighting is linear, so the block powers of the excerpt give the loudness at any gain
     block_powers = loudness_block_powers(clean, sample_rate)
     source_loudness = gated_loudness_lufs(block_powers)
     if not np.isfinite(source_loudness):
         raise MixError("the clean excerpt is silent (loudness -inf LUFS)")
     clean_gain = 10.0 ** ((clean_loudness_target_lufs - source_loudness) / 20.0)
-    levelled = clean * clean_gain
-    active = activity_mask(levelled, sample_rate)  # gain invariant: the same frames before and after quantization
-    noise_gain = noise_gain_for_snr(levelled, noise, sample_rate, snr_definition, snr_target_db, active_mask=active)
+    hop = activity_hop_samples(sample_rate)
+    (clean_frames, clean_peak), (noise_frames, noise_peak) = kernels.frame_energies_and_peak(clean, hop), kernels.frame_energies_and_peak(noise, hop)
+    active = mask_from_energies(clean_frames, clean.shape, hop)  # gain invariant: the same frames at every stage
+    if snr_definition == "loudness":
+        noise_gain = noise_gain_for_snr(clean * clean_gain, noise, sample_rate, snr_definition, snr_target_db)
+    else:
+        noise_gain = noise_gain_from_energies(clean_frames * clean_gain**2, noise_frames, snr_definition, snr_target_db, active)
     ceiling = 10.0 ** (peak_ceiling_dbfs / 20.0)
     for _attempt in range(2):
-        noisy_q, clean_q, noise_q, ceiling_gain = _stage(levelled, noise * noise_gain, ceiling, audio_format)
-        clean_out, noise_out = dequantize(clean_q, audio_format), dequantize(noise_q, audio_format)
-        measured = snr_db(clean_out, noise_out, sample_rate, snr_definition, active_mask=active)
+        counts, ceiling_gain, clean_energy, noise_energy = _stage(clean, noise, clean_gain, noise_gain, (clean_peak, noise_peak), ceiling,
+                                                                   audio_format, hop)
+        if snr_definition == "loudness":
+            measured = snr_db(dequantize(counts["clean"], audio_format), dequantize(counts["noise"], audio_format),
+                              sample_rate, snr_definition)
+        else:
+            measured = _energy_snr_db(clean_energy, noise_energy, snr_definition, active)
         if not np.isfinite(measured):
             raise MixError(f"the noise at {snr_target_db:.1f} dB SNR rounds to silence in {audio_format}: use a higher-resolution format or a lower SNR")
         error_db = measured - snr_target_db
@@ -117,20 +157,19 @@ def mix(
     else:
         raise MixError(f"measured SNR {measured:.3f} dB misses the target {snr_target_db:.3f} dB by more than {SNR_TOLERANCE_DB} dB "
                        f"after quantization to {audio_format}: the noise is too quiet for the format; use a higher-resolution format")
-    noisy_out = dequantize(noisy_q, audio_format)
+    noisy = counts["noisy"]
+    noisy_peak = max(float(noisy.max()), -float(noisy.min())) / (FORMAT_SCALE[audio_format] or 1.0)
     total_clean_gain = clean_gain * ceiling_gain
     return MixResult(
-        noisy=noisy_out,
-        clean=clean_out,
-        noise=noise_out,
-        counts={"noisy": noisy_q, "clean": clean_q, "noise": noise_q},
+        counts=counts,
+        audio_format=audio_format,
         clean_gain_db=_db(clean_gain),
         noise_gain_db=_db(noise_gain),
         ceiling_gain_db=_db(ceiling_gain),
         snr_measured_db=float(measured),
         # the written clean is the excerpt times these gains, up to quantization (< 0.001 LU)
         clean_loudness_lufs=float(gated_loudness_lufs(block_powers * total_clean_gain**2)),
-        noisy_peak_dbfs=_db(_abs_max(noisy_out)) if noisy_q.any() else -np.inf,
+        noisy_peak_dbfs=_db(noisy_peak) if noisy_peak > 0 else -np.inf,
     )
 
 

@@ -67,6 +67,8 @@ def read_segment(path: str, source_rate: int, start_s: float, duration_s: float,
     start = int(round(start_s * source_rate))
     stop = start + int(np.ceil(duration_s * source_rate))
     audio = read_frames(path, start - margin, stop + margin)
+    if channels <= audio.shape[0]:  # resampling is linear: downmix first, half the work for stereo sources
+        audio = match_channels(audio, channels)
     resampled = soxr.resample(np.ascontiguousarray(audio.T), source_rate, sample_rate, quality="HQ").T
     skip = int(round(margin * sample_rate / source_rate))
     return match_channels(resampled[:, skip : skip + length], channels)

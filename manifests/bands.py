@@ -120,6 +120,6 @@ def band_profile_db(audio: np.ndarray, layout: BandLayout, frame_hop: int | None
     Frames advance by `frame_hop` samples (default `layout.hop`). The mean over frames estimates the
     same quantity at any hop; `datagen` uses non-overlapping frames (hop = n_fft), four times cheaper.
     """
-    power = power_spectrogram(audio, layout.n_fft, frame_hop or layout.hop).mean(axis=(0, 1), dtype=np.float64)
+    power = power_spectrogram(audio, layout.n_fft, frame_hop or layout.hop).mean(axis=(0, 1)).astype(np.float64)  # pairwise float32 sums
     per_band = layout.band_matrix().astype(np.float64) @ power
     return (10.0 * np.log10(np.maximum(per_band, 10.0 ** (POWER_FLOOR_DB / 10.0)))).astype(np.float32)

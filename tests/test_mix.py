@@ -94,3 +94,21 @@ def test_crossfade_loop_is_continuous_and_counts_wraps():
     same, none = crossfade_loop(recording, 1000, 20000, 4800)
     assert none == 0 and np.array_equal(same, recording[:, 1000:21000])
     assert integrated_loudness_lufs(looped, RATE) == pytest.approx(integrated_loudness_lufs(recording, RATE), abs=0.5)
+
+
+def test_fused_quantization_rounds_half_to_even_and_clips_like_numpy():
+    from datagen import kernels
+    from datagen.mix import quantize
+
+    steps = np.array([[0.5, 1.5, 2.5, -0.5, -1.5, 3.49, 2**23 + 5.0, -(2**23) - 5.0, 0.0, 7.0]])
+    clean = steps / 2**23
+    noise = -steps[:, ::-1] / 2**23
+    noisy_q, clean_q, noise_q, clean_energy, noise_energy = kernels.quantize_pair(clean, noise, 1.0, 1.0, float(2**23), 4)
+    np.testing.assert_array_equal(clean_q, quantize(clean, "flac24"))
+    np.testing.assert_array_equal(noise_q, quantize(noise, "flac24"))
+    np.testing.assert_array_equal(noisy_q, clean_q + noise_q)
+    assert clean_q[0, :6].tolist() == [0, 2, 2, 0, -2, 3] and clean_q[0, 6] == 2**23 - 1 and clean_q[0, 7] == -(2**23)
+    # frame energies (frames of 4 samples, the last partial) of the decoded values
+    decoded = clean_q[0].astype(np.float64) / 2**23
+    expected = [np.sum(decoded[i:i + 4] ** 2) for i in range(0, 10, 4)]
+    np.testing.assert_allclose(clean_energy, expected, rtol=1e-15)
