@@ -139,6 +139,22 @@ def test_cost_estimate():
     assert 1e6 < macs["total"] < 1e9
 
 
+def test_frame_pooling_divides_the_network_frame_rate():
+    audio = torch.randn(2, 1, SR) * 0.05
+    pooled, unpooled = Controller(LAYOUT, frame_pool=4), Controller(LAYOUT, frame_pool=1)
+    power = dsp.power_density(dsp.stft(audio, LAYOUT), LAYOUT)
+    frames = power.shape[-1]
+    rel_pooled, prior_pooled = pooled._features(power)
+    rel, prior = unpooled._features(power)
+    assert rel.shape[-1] == frames and rel_pooled.shape[-1] == -(-frames // 4)
+    assert torch.equal(prior, prior_pooled)
+    # a pooled frame is the power mean of its 4 frames
+    expected = torch.log10((10 ** rel[..., :4]).mean(dim=-1))  # rel is (dB - prior dB) / 10
+    assert torch.allclose(rel_pooled[..., 0], expected, atol=1e-4)
+    ratio = estimate_macs_per_second(unpooled)["controller_nn"] / estimate_macs_per_second(pooled)["controller_nn"]
+    assert 3.5 < ratio < 4.5
+
+
 def test_state_dict_round_trip():
     a, b = Controller(LAYOUT), Controller(LAYOUT)
     b.load_state_dict(a.state_dict())

@@ -25,7 +25,7 @@ from training.checkpoint import CheckpointError, build_model, load_checkpoint, s
 from training.cli import main as training_main
 from training.config import ConfigError, load_config, parse_config
 from training.controller import Controller, Denoiser
-from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, profile_target_db, profile_target_np
+from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, lowpass, profile_target_db, profile_target_np
 from training.losses import MultiResolutionSTFTLoss, profile_loss, si_sdr
 from training.masknet import MaskNet
 from training.train import TrainingError, checkpoint_paths, compare_results, train
@@ -106,6 +106,28 @@ def test_dataset_items_are_deterministic_and_targets_match_the_gate(tiny_build):
     # without augmentation the crop is the stored mix
     plain = TrainDataset(index, "train", 0.5, None, seed=1)[(0, 0, 3)]
     assert not plain["augmented"] and plain["snr_db"] == index.split("train")[3]["snr_target_db"]
+
+
+def test_lowpass_passes_below_the_cutoff_and_removes_above():
+    rate = 48000
+    t = np.arange(rate) / rate
+    tones = np.stack([np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 10000 * t)])
+    out = lowpass(tones, rate, cutoff_hz=4000.0)
+    level_db = 20 * np.log10(np.sqrt(np.mean(out.astype(np.float64) ** 2, axis=-1)) / np.sqrt(0.5))
+    assert abs(level_db[0]) < 0.01 and level_db[1] < -80.0
+
+
+def test_bandlimit_augmentation_removes_the_noise_above_the_cutoff(tiny_build):
+    index = ExampleIndex(str(tiny_build))
+    config = tiny_train_config(tiny_build, data={"augment": {"prob": 1.0, "mix_noise_prob": 0.0, "color_prob": 0.0,
+                                                             "bandlimit_noise_prob": 1.0, "bandlimit_clean_prob": 1.0,
+                                                             "bandlimit_min_hz": 3000.0, "bandlimit_max_hz": 3000.0}})
+    item = TrainDataset(index, "train", 0.5, config.data.augment, seed=1)[(0, 1, 2)]
+    for name in ("clean", "noise"):
+        spectrum = np.abs(np.fft.rfft(item[name].numpy().astype(np.float64), axis=-1)) ** 2
+        freqs = np.fft.rfftfreq(item[name].shape[-1], 1 / index.layout.sample_rate)
+        assert spectrum[..., freqs > 3000 * 2 ** (1 / 6)].sum() < 1e-6 * spectrum.sum(), name
+    assert torch.allclose(item["noisy"], item["clean"] + item["noise"])
 
 
 def test_sampler_weights_and_determinism():

@@ -47,6 +47,13 @@ class AugmentConfig:
     mix_noise_prob: float = 0.3  # probability of adding the noise of another example (another noise type)
     mix_noise_min_db: float = -12.0  # level of the second noise relative to the first
     mix_noise_max_db: float = 0.0
+    # steep low-pass at a cutoff drawn log-uniformly in [bandlimit_min_hz, bandlimit_max_hz]: noise with no
+    # content above some frequency (recorded at a low rate, or rumble-like), and clean material upsampled
+    # from a lower rate. Both leave bands where the quiet frames hold signal, not noise.
+    bandlimit_noise_prob: float = 0.2
+    bandlimit_clean_prob: float = 0.1
+    bandlimit_min_hz: float = 2000.0
+    bandlimit_max_hz: float = 16000.0
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,12 @@ class DataConfig:
 class ControllerConfig:
     """Hyper-parameters of `training.controller.Controller`."""
 
-    hidden: int = 128
+    hidden: int = 64
     n_blocks: int = 4
     kernel_size: int = 3
     mlp: int = 256
     prior_quantile: float = 0.1
+    frame_pool: int = 4  # STFT frames averaged per network frame (the network runs at 48000 / 512 / 4 = 23 frames/s)
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class Stage2Config:
     lr: float = 1e-3
     weight_mrstft: float = 1.0  # multi-resolution STFT loss (spectral convergence + log magnitude)
     weight_sisdr: float = 0.05  # per dB of -SI-SDR
+    weight_harm: float = 0.2  # per dB of SI-SDR lost against the noisy input (hinge: 0 when the output is no worse)
     weight_profile: float = 0.05  # per dB of profile L1: keeps the profile control interpretable
     weight_controls: float = 0.0  # pull of the scalar controls towards their defaults
     grad_clip: float = 1.0

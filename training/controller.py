@@ -1,12 +1,12 @@
 """Neural controller: predicts the spectral gate's controls (per clip) from the noisy audio.
 
-Architecture (395 k parameters with the defaults; all analysis in torch, on the input's device).
-Controller + gate run at a real-time factor of about 0.006 on one CPU core at 48 kHz (10 s mono in
-about 60 ms; `real_time_factor`), about 32 M multiply-accumulates per second of audio
-(`estimate_macs_per_second`).
+Architecture (195 k parameters with the defaults; all analysis in torch, on the input's device).
+Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mono audio
+(`estimate_macs_per_second`), of which 8 are the STFT, gate and inverse STFT.
 
 1. Analysis on the gate's own STFT (`dsp.stft`, shareable with the gate): per-bin power density,
-   averaged over channels, banded on the shared ERB `BandLayout` -> log band levels (batch, n_bands, frames).
+   averaged over channels, averaged over each band of the shared ERB `BandLayout` (segment sums) and
+   over groups of `frame_pool` frames -> log band levels (batch, n_bands, ceil(frames / frame_pool)).
 2. Prior: the classic blind estimate `dsp.blind_noise_bins_db` (bias-corrected low quantile over
    frames per bin, banded) computed in-graph (no gradient). The frame features are the band levels
    *relative to the prior* (dB / 10), so the network sees a local-SNR map and is invariant to the
@@ -101,12 +101,13 @@ class Controller(nn.Module):
     def __init__(
         self,
         layout: BandLayout | None = None,
-        hidden: int = 128,
+        hidden: int = 64,
         n_blocks: int = 4,
         kernel_size: int = 3,
         mlp: int = 256,
         prior_quantile: float = 0.1,
         prior_frame_stride: int = 2,
+        frame_pool: int = 4,
         max_analysis_s: float | None = 60.0,
         excerpt_s: float = 5.0,
     ):
@@ -114,13 +115,18 @@ class Controller(nn.Module):
         self.layout = layout if layout is not None else erb_layout(48000)
         self.prior_quantile = float(prior_quantile)
         self.prior_frame_stride = int(prior_frame_stride)
+        self.frame_pool = int(frame_pool)
+        if self.frame_pool < 1:
+            raise ValueError(f"frame_pool must be >= 1, got {frame_pool}")
         self.max_analysis_s = max_analysis_s
         self.excerpt_s = float(excerpt_s)
         n_bands = self.layout.n_bands
         self.config = dict(hidden=hidden, n_blocks=n_blocks, kernel_size=kernel_size, mlp=mlp,
                            prior_quantile=prior_quantile,
-                           prior_frame_stride=prior_frame_stride, max_analysis_s=max_analysis_s, excerpt_s=excerpt_s)
-        self.register_buffer("band_matrix", torch.as_tensor(self.layout.band_matrix()), persistent=False)
+                           prior_frame_stride=prior_frame_stride, frame_pool=frame_pool, max_analysis_s=max_analysis_s,
+                           excerpt_s=excerpt_s)
+        self.register_buffer("bin_to_band", torch.as_tensor(self.layout.bin_to_band(), dtype=torch.long), persistent=False)
+        self.register_buffer("band_sizes", torch.bincount(self.bin_to_band, minlength=n_bands), persistent=False)
         self.inp = nn.Conv1d(n_bands, hidden, 1)
         self.blocks = nn.ModuleList(_ResBlock(hidden, kernel_size, 2 ** (i % 4)) for i in range(n_blocks))
         self.out_norm = _ChannelNorm(hidden)
@@ -143,12 +149,23 @@ class Controller(nn.Module):
         audio = analysis_excerpts(audio, self.layout.sample_rate, self.max_analysis_s, self.excerpt_s)
         return dsp.stft(audio, self.layout)
 
+    def _band_means(self, per_bin: Tensor) -> Tensor:
+        """Mean over each band's bins: (..., n_bins, T) -> (..., n_bands, T) (a segment sum, not a matrix product)."""
+        sums = per_bin.new_zeros(*per_bin.shape[:-2], self.layout.n_bands, per_bin.shape[-1])
+        sums.index_add_(per_bin.ndim - 2, self.bin_to_band, per_bin)
+        return sums / self.band_sizes.to(per_bin.dtype).unsqueeze(-1)
+
     def _features(self, power: Tensor) -> tuple[Tensor, Tensor]:
-        """power density (B, C, F, T) -> relative band levels (B, n_bands, T), prior (B, n_bands) dB."""
-        band_matrix = self.band_matrix.to(power.dtype)
+        """power density (B, C, F, T) -> relative band levels (B, n_bands, ceil(T / frame_pool)), prior (B, n_bands) dB.
+
+        Band powers are averaged over groups of `frame_pool` frames before the network (its frame rate
+        is the STFT's divided by `frame_pool`: the controls are per clip, and ~40 ms still resolves pauses).
+        """
         prior_bins_db = dsp.blind_noise_bins_db(power, self.prior_quantile, self.prior_frame_stride)  # detached
-        prior_db = dsp.power_to_db(10.0 ** (prior_bins_db / 10.0) @ band_matrix.T)  # (B, n_bands)
-        bands = torch.matmul(band_matrix, power.mean(dim=1))  # (B, n_bands, T)
+        prior_db = dsp.power_to_db(self._band_means((10.0 ** (prior_bins_db / 10.0)).unsqueeze(-1)).squeeze(-1))  # (B, n_bands)
+        bands = self._band_means(power.mean(dim=1))  # (B, n_bands, T)
+        if self.frame_pool > 1:
+            bands = F.avg_pool1d(bands, self.frame_pool, ceil_mode=True)
         rel = (dsp.power_to_db(bands) - prior_db.unsqueeze(-1)) / 10.0
         return rel, prior_db
 
@@ -260,7 +277,7 @@ def estimate_macs_per_second(controller: Controller, channels: int = 1, seconds:
     audio = torch.randn(1, channels, int(seconds * layout.sample_rate), device=device) * 0.05
     nn_macs = _nn_macs(controller, audio) / seconds
     frames_s = layout.sample_rate / layout.hop
-    analysis = frames_s * (layout.n_bands * layout.n_bins + channels * layout.n_bins * 3)
+    analysis = frames_s * (layout.n_bins + channels * layout.n_bins * 3)  # banding (segment sums), channel mean, quantile
     gate = dsp.dsp_macs_per_second(layout, channels)
     parts = {"controller_nn": nn_macs, "controller_analysis": analysis, "stft": gate["stft"], "gate": gate["gate"],
              "istft": gate["istft"]}

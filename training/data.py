@@ -9,12 +9,16 @@ noises and SNRs. With probability `prob` an example is augmented:
 
 1. colouring: a smooth random EQ on the noise (tilt in dB/octave around 1 kHz plus Gaussian bumps on
    a log-frequency axis), renormalized to the noise's RMS;
-2. a second noise, from an example of another noise type, at a random level relative to the first
+2. band-limiting (`lowpass`, cutoff log-uniform in [bandlimit_min_hz, bandlimit_max_hz]): of the noise
+   (renormalized to its RMS; noise with no content above some frequency), and separately of the clean
+   (material upsampled from a lower rate), so the controller learns that the quiet frames of a band
+   can hold signal and no noise;
+3. a second noise, from an example of another noise type, at a random level relative to the first
    (the sum renormalized to the first's RMS);
-3. a new SNR drawn uniformly in [snr_min_db, snr_max_db], applied relative to the stored measured
+4. a new SNR drawn uniformly in [snr_min_db, snr_max_db], applied relative to the stored measured
    SNR (the noise is scaled by ``10^((snr_measured - snr_new) / 20)``), up to about 40 dB so the
    controller learns to back off on nearly clean input;
-4. an overall gain on clean and noise together.
+5. an overall gain on clean and noise together.
 
 The noisy input is then ``clean + noise``, and the profile target is recomputed from the augmented
 noise crop with `profile_target_db`: `manifests.bands.band_profile_db` semantics (per-bin power
@@ -149,6 +153,26 @@ def colour_noise(rng: np.random.Generator, noise: np.ndarray, sample_rate: int, 
     return (out * (before / after if after > 0 else 0.0)).astype(np.float32)
 
 
+BANDLIMIT_TRANSITION_OCT = 1 / 6  # raised-cosine roll-off of `lowpass`, above the cutoff
+BANDLIMIT_STOP_DB = -90.0  # stop-band gain of `lowpass`
+
+
+def lowpass(audio: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+    """Zero-phase steep low-pass of (channels, samples) audio: unity gain up to `cutoff_hz`, a
+    raised-cosine roll-off over BANDLIMIT_TRANSITION_OCT octave, BANDLIMIT_STOP_DB above (FFT domain)."""
+    n = audio.shape[-1]
+    freqs_hz = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    position = np.clip(np.log2(np.maximum(freqs_hz, 1e-9) / cutoff_hz) / BANDLIMIT_TRANSITION_OCT, 0.0, 1.0)
+    stop = 10.0 ** (BANDLIMIT_STOP_DB / 20.0)
+    gain = stop + (1.0 - stop) * 0.5 * (1.0 + np.cos(np.pi * position))
+    return np.fft.irfft(np.fft.rfft(audio.astype(np.float64), axis=-1) * gain, n=n, axis=-1).astype(np.float32)
+
+
+def _random_cutoff_hz(rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> float:
+    high = min(cfg.bandlimit_max_hz, 0.45 * sample_rate)
+    return float(np.exp(rng.uniform(np.log(min(cfg.bandlimit_min_hz, high)), np.log(high))))
+
+
 # --------------------------------------------------------------------------------------------------
 # datasets
 # --------------------------------------------------------------------------------------------------
@@ -220,8 +244,15 @@ class TrainDataset(Dataset):
         if augmented:
             cfg = self.augment
             level = _rms(noise)
+            rate = self.layout.sample_rate
             if rng.random() < cfg.color_prob:
-                noise = colour_noise(rng, noise, self.layout.sample_rate, cfg)
+                noise = colour_noise(rng, noise, rate, cfg)
+            if rng.random() < cfg.bandlimit_noise_prob:
+                limited = lowpass(noise, rate, _random_cutoff_hz(rng, cfg, rate))
+                now = _rms(limited)
+                noise = limited * (level / now if now > 0 else 0.0)
+            if rng.random() < cfg.bandlimit_clean_prob:
+                clean = lowpass(clean, rate, _random_cutoff_hz(rng, cfg, rate))
             if rng.random() < cfg.mix_noise_prob and len(self.noise_types) > 1:
                 others = [t for t in self.noise_types if t != row["noise_type"]]
                 other_type = others[int(rng.integers(len(others)))]

@@ -486,15 +486,23 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
         lc = control_regularizer(normalized)
         return s1.weight_profile * lp + s1.weight_controls * lc, {"profile_l1_db": lp.detach(), "controls_reg": lc.detach()}
 
+    def audio_loss(out, noisy, clean):
+        """The stage-2 audio objective (shared with the mask network): MR-STFT - SI-SDR + SI-SDR lost vs the input."""
+        mr = mrstft(out, clean)
+        sd_out = si_sdr(out, clean)
+        harm = torch.relu(si_sdr(noisy, clean) - sd_out).mean()
+        sd = sd_out.mean()
+        loss = s2.weight_mrstft * mr - s2.weight_sisdr * sd + s2.weight_harm * harm
+        return loss, {"mrstft": mr.detach(), "si_sdr_db": sd.detach(), "harm_db": harm.detach()}
+
     def stage2_step(batch):
         noisy, clean, target = batch["noisy"].to(device), batch["clean"].to(device), batch["profile_db"].to(device)
         out, controls, normalized = denoiser(noisy, return_normalized=True)
-        mr = mrstft(out, clean)
-        sd = si_sdr(out, clean).mean()
+        loss, logged = audio_loss(out, noisy, clean)
         lp = profile_loss(controls["noise_profile_db"], target)
         lc = control_regularizer(normalized)
-        loss = s2.weight_mrstft * mr - s2.weight_sisdr * sd + s2.weight_profile * lp + s2.weight_controls * lc
-        return loss, {"mrstft": mr.detach(), "si_sdr_db": sd.detach(), "profile_l1_db": lp.detach(), "controls_reg": lc.detach()}
+        loss = loss + s2.weight_profile * lp + s2.weight_controls * lc
+        return loss, {**logged, "profile_l1_db": lp.detach(), "controls_reg": lc.detach()}
 
     def evaluate_controller():
         return evaluate_model(denoiser, valid, device)
@@ -544,10 +552,7 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
 
         def masknet_step(batch):
             noisy, clean = batch["noisy"].to(device), batch["clean"].to(device)
-            out = masknet(noisy)
-            mr = mrstft(out, clean)
-            sd = si_sdr(out, clean).mean()
-            return s2.weight_mrstft * mr - s2.weight_sisdr * sd, {"mrstft": mr.detach(), "si_sdr_db": sd.detach()}
+            return audio_loss(masknet(noisy), noisy, clean)
 
         t0 = time.perf_counter()
         results["masknet"] = _run_stage(run, _Stage("masknet", "masknet", masknet, dict(masknet.config), masknet_step,
