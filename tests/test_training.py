@@ -26,7 +26,7 @@ from training.cli import main as training_main
 from training.config import ConfigError, load_config, parse_config
 from training.controller import Controller, Denoiser
 from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, lowpass, profile_target_db, profile_target_np
-from training.losses import MultiResolutionSTFTLoss, profile_loss, si_sdr
+from training.losses import MultiResolutionSTFTLoss, harm_loss, profile_loss, si_sdr
 from training.masknet import MaskNet
 from training.train import TrainingError, checkpoint_paths, compare_results, train
 
@@ -162,6 +162,11 @@ def test_losses():
     mr = MultiResolutionSTFTLoss()
     assert float(mr(clean, clean)) < 1e-6 < float(mr(noisy, clean)) < float(mr(clean + torch.randn(2, 1, 8000), clean))
     assert float(profile_loss(torch.zeros(1, 4), torch.tensor([[1.0, -1.0, 2.0, 0.0]]))) == pytest.approx(1.0)
+    # SI-SDR lost against the input: zero for an improvement, the loss in dB (batch mean) for a degradation
+    worse = clean + 0.3 * torch.randn(2, 1, 8000)  # about 10.5 dB, 9.5 dB below the 20 dB input
+    assert float(harm_loss(clean, noisy, clean)) == 0.0
+    lost = (si_sdr(noisy, clean) - si_sdr(worse, clean)).mean()
+    assert 8.0 < float(lost) < 11.0 and float(harm_loss(worse, noisy, clean)) == pytest.approx(float(lost), abs=1e-4)
 
 
 def test_stage1_objective_drives_the_profile_error_down(tiny_build):

@@ -1,4 +1,4 @@
-"""Losses: multi-resolution STFT, SI-SDR, the stage-1 profile loss and a control regularizer.
+"""Losses: multi-resolution STFT, SI-SDR, SI-SDR lost against the input, the stage-1 profile loss and a control regularizer.
 
 All take (batch, channels, samples) audio (channels are folded into the batch) and return a scalar
 mean over the batch unless stated otherwise.
@@ -27,6 +27,11 @@ def si_sdr(estimate: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
     error = est - projection
     ratio = (projection.square().sum(-1) + eps) / (error.square().sum(-1) + eps)
     return (10.0 * torch.log10(ratio)).to(estimate.dtype)
+
+
+def harm_loss(estimate: Tensor, noisy: Tensor, target: Tensor) -> Tensor:
+    """Mean over the batch of the SI-SDR (dB) lost against the noisy input: max(0, SI-SDR(noisy) - SI-SDR(estimate))."""
+    return torch.relu(si_sdr(noisy, target) - si_sdr(estimate, target)).mean()
 
 
 def si_sdr_loss(estimate: Tensor, target: Tensor) -> Tensor:

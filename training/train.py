@@ -61,7 +61,7 @@ from .checkpoint import is_finite_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
 from .controller import Controller, Denoiser
 from .data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, make_loader
-from .losses import MultiResolutionSTFTLoss, control_regularizer, profile_loss, si_sdr
+from .losses import MultiResolutionSTFTLoss, control_regularizer, harm_loss, profile_loss, si_sdr
 from .masknet import MaskNet
 
 Tensor = torch.Tensor
@@ -489,9 +489,8 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
     def audio_loss(out, noisy, clean):
         """The stage-2 audio objective (shared with the mask network): MR-STFT - SI-SDR + SI-SDR lost vs the input."""
         mr = mrstft(out, clean)
-        sd_out = si_sdr(out, clean)
-        harm = torch.relu(si_sdr(noisy, clean) - sd_out).mean()
-        sd = sd_out.mean()
+        sd = si_sdr(out, clean).mean()
+        harm = harm_loss(out, noisy, clean)
         loss = s2.weight_mrstft * mr - s2.weight_sisdr * sd + s2.weight_harm * harm
         return loss, {"mrstft": mr.detach(), "si_sdr_db": sd.detach(), "harm_db": harm.detach()}
 
