@@ -25,7 +25,7 @@ from training.checkpoint import CheckpointError, build_model, load_checkpoint, s
 from training.cli import main as training_main
 from training.config import ConfigError, load_config, parse_config
 from training.controller import Controller, Denoiser
-from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, lowpass, profile_target_db, profile_target_np
+from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, drifting_tone, lowpass, profile_target_db, profile_target_np
 from training.losses import MultiResolutionSTFTLoss, harm_loss, profile_loss, si_sdr
 from training.masknet import MaskNet
 from training.train import TrainingError, checkpoint_paths, compare_results, train
@@ -115,6 +115,23 @@ def test_lowpass_passes_below_the_cutoff_and_removes_above():
     out = lowpass(tones, rate, cutoff_hz=4000.0)
     level_db = 20 * np.log10(np.sqrt(np.mean(out.astype(np.float64) ** 2, axis=-1)) / np.sqrt(0.5))
     assert abs(level_db[0]) < 0.01 and level_db[1] < -80.0
+
+
+def test_drifting_tone_is_a_unit_rms_harmonic_drone_near_its_f0():
+    from training.config import AugmentConfig
+
+    rate = 48000
+    cfg = AugmentConfig(tone_min_hz=200.0, tone_max_hz=200.0)
+    tone = drifting_tone(np.random.default_rng(5), 4 * rate, rate, cfg)
+    assert np.sqrt(np.mean(tone**2)) == pytest.approx(1.0)
+    spectrum = np.abs(np.fft.rfft(tone)) ** 2
+    freqs = np.fft.rfftfreq(tone.size, 1 / rate)
+    # the energy sits at the harmonics of 200 Hz (within the 5 % wobble), not in between
+    near = np.zeros_like(freqs, dtype=bool)
+    for k in range(1, 9):
+        near |= np.abs(freqs - 200.0 * k) <= 0.06 * 200.0 * k
+    assert spectrum[near].sum() > 0.99 * spectrum.sum()
+    assert spectrum[np.abs(freqs - 200.0) <= 12.0].sum() > 0.2 * spectrum.sum()
 
 
 def test_bandlimit_augmentation_removes_the_noise_above_the_cutoff(tiny_build):

@@ -50,6 +50,13 @@ class AugmentConfig:
     # steep low-pass at a cutoff drawn log-uniformly in [bandlimit_min_hz, bandlimit_max_hz]: noise with no
     # content above some frequency (recorded at a low rate, or rumble-like), and clean material upsampled
     # from a lower rate. Both leave bands where the quiet frames hold signal, not noise.
+    # a drifting harmonic tone added to the noise (engines, motors, drones, whine): f0 log-uniform in
+    # [tone_min_hz, tone_max_hz], slow pitch wobble and amplitude modulation, level relative to the noise
+    tone_prob: float = 0.25
+    tone_min_hz: float = 40.0
+    tone_max_hz: float = 3000.0
+    tone_min_db: float = -10.0
+    tone_max_db: float = 10.0
     bandlimit_noise_prob: float = 0.2
     bandlimit_clean_prob: float = 0.1
     bandlimit_min_hz: float = 2000.0

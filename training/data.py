@@ -9,16 +9,18 @@ noises and SNRs. With probability `prob` an example is augmented:
 
 1. colouring: a smooth random EQ on the noise (tilt in dB/octave around 1 kHz plus Gaussian bumps on
    a log-frequency axis), renormalized to the noise's RMS;
-2. band-limiting (`lowpass`, cutoff log-uniform in [bandlimit_min_hz, bandlimit_max_hz]): of the noise
+2. a drifting harmonic tone (`drifting_tone`: engines, motors, whine) at a random level relative
+   to the noise (the sum renormalized to the noise's RMS);
+3. band-limiting (`lowpass`, cutoff log-uniform in [bandlimit_min_hz, bandlimit_max_hz]): of the noise
    (renormalized to its RMS; noise with no content above some frequency), and separately of the clean
    (material upsampled from a lower rate), so the controller learns that the quiet frames of a band
    can hold signal and no noise;
-3. a second noise, from an example of another noise type, at a random level relative to the first
+4. a second noise, from an example of another noise type, at a random level relative to the first
    (the sum renormalized to the first's RMS);
-4. a new SNR drawn uniformly in [snr_min_db, snr_max_db], applied relative to the stored measured
+5. a new SNR drawn uniformly in [snr_min_db, snr_max_db], applied relative to the stored measured
    SNR (the noise is scaled by ``10^((snr_measured - snr_new) / 20)``), up to about 40 dB so the
    controller learns to back off on nearly clean input;
-5. an overall gain on clean and noise together.
+6. an overall gain on clean and noise together.
 
 The noisy input is then ``clean + noise``, and the profile target is recomputed from the augmented
 noise crop with `profile_target_db`: `manifests.bands.band_profile_db` semantics (per-bin power
@@ -153,6 +155,26 @@ def colour_noise(rng: np.random.Generator, noise: np.ndarray, sample_rate: int, 
     return (out * (before / after if after > 0 else 0.0)).astype(np.float32)
 
 
+def drifting_tone(rng: np.random.Generator, samples: int, sample_rate: int, cfg: AugmentConfig) -> np.ndarray:
+    """A harmonic tone with slow pitch wobble and amplitude modulation, unit RMS -> (samples,) float64.
+
+    f0 log-uniform in [tone_min_hz, tone_max_hz], 1 to 8 harmonics below 0.45 * sample_rate with
+    amplitudes k^-(0.5..2), pitch wobble up to 5 % at 0.05-1 Hz, amplitude modulation depth up to 0.5
+    at 0.2-4 Hz: the drone of an engine, a motor or a fan's blade tone.
+    """
+    t = np.arange(samples) / sample_rate
+    f0 = float(np.exp(rng.uniform(np.log(cfg.tone_min_hz), np.log(cfg.tone_max_hz))))
+    depth = rng.uniform(0.0, 0.05)
+    freq_hz = f0 * (1.0 + depth * np.sin(2 * np.pi * rng.uniform(0.05, 1.0) * t + rng.uniform(0, 2 * np.pi)))
+    phase = 2 * np.pi * np.cumsum(freq_hz) / sample_rate
+    slope = rng.uniform(0.5, 2.0)
+    harmonics = [k for k in range(1, int(rng.integers(1, 9)) + 1) if k * f0 * (1 + depth) < 0.45 * sample_rate] or [1]
+    tone = sum(k ** -slope * np.sin(k * phase + rng.uniform(0, 2 * np.pi)) for k in harmonics)
+    tone = tone * (1.0 + rng.uniform(0.0, 0.5) * np.sin(2 * np.pi * rng.uniform(0.2, 4.0) * t + rng.uniform(0, 2 * np.pi)))
+    rms = np.sqrt(np.mean(tone**2))
+    return tone / rms if rms > 0 else tone
+
+
 BANDLIMIT_TRANSITION_OCT = 1 / 6  # raised-cosine roll-off of `lowpass`, above the cutoff
 BANDLIMIT_STOP_DB = -90.0  # stop-band gain of `lowpass`
 
@@ -247,6 +269,11 @@ class TrainDataset(Dataset):
             rate = self.layout.sample_rate
             if rng.random() < cfg.color_prob:
                 noise = colour_noise(rng, noise, rate, cfg)
+            if rng.random() < cfg.tone_prob:
+                tone = drifting_tone(rng, noise.shape[-1], rate, cfg) * level * 10.0 ** (rng.uniform(cfg.tone_min_db, cfg.tone_max_db) / 20.0)
+                noise = noise + tone.astype(np.float32)
+                now = _rms(noise)
+                noise = noise * (level / now if now > 0 else 0.0)
             if rng.random() < cfg.bandlimit_noise_prob:
                 limited = lowpass(noise, rate, _random_cutoff_hz(rng, cfg, rate))
                 now = _rms(limited)
