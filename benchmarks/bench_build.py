@@ -2,7 +2,7 @@
 """Throughput of `datagen build` on real recordings against the decode+encode limit, measured in one run.
 
     python benchmarks/bench_build.py --speech DIR [DIR ...] --music DIR [...] --noise DIR [...]
-                                     [--examples 480] [--clip-s 4] [--format flac24] [--work DIR]
+                                     [--examples 512] [--clip-s 4] [--format flac24] [--repeats 3] [--work DIR]
 
 Noise folders hold one sub-folder per noise type (or files directly: the folder name is the type).
 For 1 and 2 workers it prints, as seconds of mixture audio written per wall second:
@@ -11,7 +11,8 @@ For 1 and 2 workers it prints, as seconds of mixture audio written per wall seco
             nothing else (1 process; 2 processes for the 2-worker row)
   - plain:  a plain numpy mixer in the DNS-Challenge style (decode, resample, RMS SNR, peak normalize,
             encode), for reference
-and the worker's peak resident memory, for the full example count and for half of it.
+and the worker's peak resident memory, for the full example count and for half of it. Each worker count
+is measured `--repeats` times (build, limit, plain in turn); the table gives medians and ranges.
 """
 from __future__ import annotations
 
@@ -134,10 +135,12 @@ def main() -> int:
     parser.add_argument("--speech", nargs="+", required=True)
     parser.add_argument("--music", nargs="+", required=True)
     parser.add_argument("--noise", nargs="+", required=True)
-    parser.add_argument("--examples", type=int, default=480)
+    # 512 = 16 shards of 32: the 2-worker build splits evenly, like the 2-process limit (no worker idles at the end)
+    parser.add_argument("--examples", type=int, default=512)
     parser.add_argument("--clip-s", type=float, default=4.0)
     parser.add_argument("--format", default="flac24", choices=["flac16", "flac24", "wav_float"])
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--repeats", type=int, default=3, help="trials per worker count (the machine's shared cores make single runs noisy)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_build_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -149,20 +152,30 @@ def main() -> int:
     build(half, str(work / "warmup"), workers=2, progress=False)
     rows = []
     for workers in (1, 2):
-        out = work / f"build_{workers}w"
-        report = build(config, str(out), workers=workers, progress=False)
         half_report = build(half, str(work / f"half_{workers}w"), workers=workers, progress=False)
-        audio_s = report["counts"]["hours"] * 3600.0
-        jobs = _regions(out)
-        limit_s = run_parallel(limit_work, jobs, workers)
-        plain_s = run_parallel(plain_work, jobs, workers)
-        rows.append((workers, audio_s / report["timings"]["render_s"], audio_s / report["timings"]["total_s"], audio_s / limit_s,
-                     audio_s / plain_s, report["worker_peak_rss_mb"], half_report["worker_peak_rss_mb"]))
+        trials = []  # (render, end to end, limit, plain) in s/s; build, limit and plain alternate so drifts hit all three
+        for trial in range(args.repeats):
+            out = work / f"build_{workers}w_{trial}"
+            report = build(config, str(out), workers=workers, progress=False)
+            audio_s = report["counts"]["hours"] * 3600.0
+            jobs = _regions(out)
+            limit_s = run_parallel(limit_work, jobs, workers)
+            plain_s = run_parallel(plain_work, jobs, workers)
+            trials.append((audio_s / report["timings"]["render_s"], audio_s / report["timings"]["total_s"], audio_s / limit_s, audio_s / plain_s))
+            print(f"  {workers} worker(s), trial {trial + 1}: build {trials[-1][0]:.1f} s/s = {trials[-1][0] / trials[-1][2]:.0%} of the limit "
+                  f"{trials[-1][2]:.1f} s/s; plain mixer {trials[-1][3] / trials[-1][2]:.0%}", flush=True)
+        rows.append((workers, trials, report["worker_peak_rss_mb"], half_report["worker_peak_rss_mb"]))
+    print()
+    print(f"median of {args.repeats} trials (range in brackets)")
     print()
     print("| workers | build (render) | build (end to end) | decode+encode limit | build / limit | plain numpy mixer / limit | peak RSS per worker (N / N/2 examples) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for workers, render, total, limit, plain, rss, rss_half in rows:
-        print(f"| {workers} | {render:.1f} s/s | {total:.1f} s/s | {limit:.1f} s/s | {render / limit:.0%} | {plain / limit:.0%} | {rss:.0f} / {rss_half:.0f} MB |")
+    for workers, trials, rss, rss_half in rows:
+        render, total, limit, plain = (float(np.median(column)) for column in zip(*trials))
+        ratio = [t[0] / t[2] for t in trials]
+        plain_ratio = [t[3] / t[2] for t in trials]
+        print(f"| {workers} | {render:.1f} s/s | {total:.1f} s/s | {limit:.1f} s/s | {np.median(ratio):.0%} ({min(ratio):.0%}-{max(ratio):.0%}) "
+              f"| {np.median(plain_ratio):.0%} ({min(plain_ratio):.0%}-{max(plain_ratio):.0%}) | {rss:.0f} / {rss_half:.0f} MB |")
     print("\n(s/s = seconds of mixture audio written per wall second; limit for 2 workers = 2 processes)")
     return 0
 

@@ -90,6 +90,12 @@ def part_path(out: str, shard: str) -> str:
 # ---------------------------------------------------------------- work done on the workers
 
 
+def _prepare_worker() -> None:
+    """Load the audio stack and the compiled kernels now, not in the first task."""
+    importlib.import_module("datagen.render")
+    importlib.import_module("datagen.kernels").warm_up()
+
+
 def probe_batch(sources: list[SourceFile], min_duration_s: float) -> list[dict]:
     return [probe(source, min_duration_s) for source in sources]
 
@@ -228,7 +234,7 @@ def build(config: BuildConfig, out: str, where: str = "config", workers: int | N
     workers = config.dask.workers if workers is None else workers
     scheduler = config.dask.scheduler if scheduler is None else scheduler
     with dask_client(workers, config.dask.threads_per_worker, scheduler) as client:
-        client.run(importlib.import_module, "datagen.render")  # workers load the audio stack now, not in the first task
+        client.run(_prepare_worker)
         timings["start_cluster_s"] = time.perf_counter() - started
         mark = time.perf_counter()
         rows = run_index(config, out, client, where, progress)
