@@ -133,7 +133,8 @@ def mix(
         raise MixError("the clean excerpt is silent (loudness -inf LUFS)")
     clean_gain = 10.0 ** ((clean_loudness_target_lufs - source_loudness) / 20.0)
     hop = activity_hop_samples(sample_rate)
-    (clean_frames, clean_peak), (noise_frames, noise_peak) = kernels.frame_energies_and_peak(clean, hop), kernels.frame_energies_and_peak(noise, hop)
+    clean_frames, clean_peak = kernels.frame_energies_and_peak(clean, hop)
+    noise_frames, noise_peak = kernels.frame_energies_and_peak(noise, hop)
     active = mask_from_energies(clean_frames, clean.shape, hop)  # gain invariant: the same frames at every stage
     if snr_definition == "loudness":
         noise_gain = noise_gain_for_snr(clean * clean_gain, noise, sample_rate, snr_definition, snr_target_db)
