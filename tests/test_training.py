@@ -83,6 +83,13 @@ def test_demo_config_loads_and_unknown_keys_are_named(tmp_path):
     bad.write_text("device = 'tpu'\n")
     with pytest.raises(ConfigError, match="device"):
         load_config(bad)
+    for section, text, key in [("data.augment", "bandlimit_min_hz = 9000.0\nbandlimit_max_hz = 4000.0", "bandlimit_min_hz"),
+                               ("data.augment", "tone_prob = 1.5", "tone_prob"),
+                               ("controller", "frame_pool = 0", "frame_pool"),
+                               ("stage2", "weight_harm = -1.0", "weight_harm")]:
+        bad.write_text(f"[{section}]\n{text}\n")
+        with pytest.raises(ConfigError, match=f"{section}.{key}"):
+            load_config(bad)
     # the keys that do not change results are left out of the result hash
     a = parse_config({"device": "cpu", "stage1": {"max_minutes": 1.0}}, "a")
     b = parse_config({"device": "auto", "stage1": {"max_minutes": 9.0}}, "b")

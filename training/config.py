@@ -184,7 +184,13 @@ def validate(config: TrainConfig, where: str) -> TrainConfig:
     require(a.mix_noise_min_db <= a.mix_noise_max_db, where, "data.augment.mix_noise_min_db", "must be <= mix_noise_max_db")
     require(a.color_bumps >= 0 and a.color_bump_db >= 0 and a.color_tilt_db_per_oct >= 0, where, "data.augment.color_bumps",
              "color_bumps, color_bump_db and color_tilt_db_per_oct must be >= 0")
+    for name in ("tone_prob", "bandlimit_noise_prob", "bandlimit_clean_prob"):
+        require(0.0 <= getattr(a, name) <= 1.0, where, f"data.augment.{name}", "must be in 0..1")
+    require(0.0 < a.tone_min_hz <= a.tone_max_hz, where, "data.augment.tone_min_hz", "must be > 0 and <= tone_max_hz")
+    require(a.tone_min_db <= a.tone_max_db, where, "data.augment.tone_min_db", "must be <= tone_max_db")
+    require(0.0 < a.bandlimit_min_hz <= a.bandlimit_max_hz, where, "data.augment.bandlimit_min_hz", "must be > 0 and <= bandlimit_max_hz")
     c = config.controller
+    require(c.frame_pool >= 1, where, "controller.frame_pool", f"must be >= 1 (1: no pooling), got {c.frame_pool}")
     require(c.hidden >= 1 and c.n_blocks >= 0 and c.kernel_size >= 1 and c.kernel_size % 2 == 1 and c.mlp >= 1, where,
              "controller", "needs hidden, mlp >= 1, n_blocks >= 0 and an odd kernel_size")
     require(0.0 < c.prior_quantile < 1.0, where, "controller.prior_quantile", "must be in (0, 1)")
@@ -196,7 +202,7 @@ def validate(config: TrainConfig, where: str) -> TrainConfig:
         require(s.grad_clip >= 0, where, f"{name}.grad_clip", "must be >= 0 (0: off)")
     for name in ("weight_profile", "weight_controls"):
         require(getattr(config.stage1, name) >= 0, where, f"stage1.{name}", "must be >= 0")
-    for name in ("weight_mrstft", "weight_sisdr", "weight_profile", "weight_controls"):
+    for name in ("weight_mrstft", "weight_sisdr", "weight_harm", "weight_profile", "weight_controls"):
         require(getattr(config.stage2, name) >= 0, where, f"stage2.{name}", "must be >= 0")
     require(config.stage2.weight_mrstft + config.stage2.weight_sisdr > 0, where, "stage2.weight_mrstft",
              "or stage2.weight_sisdr must be > 0")

@@ -133,6 +133,12 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
+def _at_rms(x: np.ndarray, level: float) -> np.ndarray:
+    """`x` scaled to RMS `level` (silence stays silent)."""
+    now = _rms(x)
+    return x * (level / now if now > 0 else 0.0)
+
+
 def random_eq_db(rng: np.random.Generator, freqs_hz: np.ndarray, cfg: AugmentConfig) -> np.ndarray:
     """A smooth random EQ curve (dB) at `freqs_hz`: tilt around 1 kHz plus Gaussian bumps in octaves."""
     octaves = np.log2(np.maximum(freqs_hz, 20.0) / 1000.0)
@@ -151,8 +157,7 @@ def colour_noise(rng: np.random.Generator, noise: np.ndarray, sample_rate: int, 
     spectrum = np.fft.rfft(noise.astype(np.float64), axis=-1)
     gain = 10.0 ** (random_eq_db(rng, np.fft.rfftfreq(n, 1.0 / sample_rate), cfg) / 20.0)
     out = np.fft.irfft(spectrum * gain, n=n, axis=-1)
-    before, after = _rms(noise), _rms(out)
-    return (out * (before / after if after > 0 else 0.0)).astype(np.float32)
+    return _at_rms(out, _rms(noise)).astype(np.float32)
 
 
 def drifting_tone(rng: np.random.Generator, samples: int, sample_rate: int, cfg: AugmentConfig) -> np.ndarray:
@@ -271,13 +276,9 @@ class TrainDataset(Dataset):
                 noise = colour_noise(rng, noise, rate, cfg)
             if rng.random() < cfg.tone_prob:
                 tone = drifting_tone(rng, noise.shape[-1], rate, cfg) * level * 10.0 ** (rng.uniform(cfg.tone_min_db, cfg.tone_max_db) / 20.0)
-                noise = noise + tone.astype(np.float32)
-                now = _rms(noise)
-                noise = noise * (level / now if now > 0 else 0.0)
+                noise = _at_rms(noise + tone.astype(np.float32), level)
             if rng.random() < cfg.bandlimit_noise_prob:
-                limited = lowpass(noise, rate, _random_cutoff_hz(rng, cfg, rate))
-                now = _rms(limited)
-                noise = limited * (level / now if now > 0 else 0.0)
+                noise = _at_rms(lowpass(noise, rate, _random_cutoff_hz(rng, cfg, rate)), level)
             if rng.random() < cfg.bandlimit_clean_prob:
                 clean = lowpass(clean, rate, _random_cutoff_hz(rng, cfg, rate))
             if rng.random() < cfg.mix_noise_prob and len(self.noise_types) > 1:
@@ -291,9 +292,7 @@ class TrainDataset(Dataset):
                 rel = 10.0 ** (rng.uniform(cfg.mix_noise_min_db, cfg.mix_noise_max_db) / 20.0)
                 other_level = _rms(other)
                 if other_level > 0:
-                    noise = noise + other * (rel * level / other_level)
-                    now = _rms(noise)
-                    noise = noise * (level / now if now > 0 else 0.0)
+                    noise = _at_rms(noise + other * (rel * level / other_level), level)
                     noise_type = f"{noise_type}+{other_type}"
             new_snr = float(rng.uniform(cfg.snr_min_db, cfg.snr_max_db))
             noise = noise * 10.0 ** ((float(row["snr_measured_db"]) - new_snr) / 20.0)
