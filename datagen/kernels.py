@@ -75,59 +75,41 @@ def scaled_peak(clean, noise, clean_gain, noise_gain):
 
 
 @_jit
-def quantize_pair(clean, noise, clean_gain, noise_gain, full_scale, hop):
-    """Integer counts of clean * clean_gain and noise * noise_gain on a `full_scale` grid, and their sum.
+def scale_pair(clean, noise, clean_gain, noise_gain, full_scale, hop, noisy_out, clean_out, noise_out):
+    """Write clean * clean_gain, noise * noise_gain and their sum into the `*_out` arrays (shaped like the inputs).
 
-    Rounds half to even and clips to [-full_scale, full_scale - 1]. -> (noisy, clean, noise) int32
-    counts shaped like the inputs, and the per-frame sums of squares of
-    the clean and noise counts divided by full_scale**2: `frame_energies_and_peak` of the decoded values, bit for bit.
+    full_scale > 0: integer counts on that grid (int32 outputs), rounded half to even and clipped to
+    [-full_scale, full_scale - 1]; full_scale == 0: float32 values (float32 outputs), summed in float32.
+    -> per-frame sums of squares (over `hop`-sample frames and channels) of the written clean and noise
+    as decoded (counts / full_scale): `frame_energies_and_peak` of the decoded values, bit for bit.
     """
     channels, samples = clean.shape
     frames = (samples + hop - 1) // hop
-    clean_q = np.empty((channels, samples), np.int32)
-    noise_q = np.empty((channels, samples), np.int32)
-    noisy_q = np.empty((channels, samples), np.int32)
     clean_energy, noise_energy = np.zeros(frames), np.zeros(frames)
-    low, high = -full_scale, full_scale - 1.0
-    clean_scale, noise_scale = clean_gain * full_scale, noise_gain * full_scale
+    quantize = full_scale > 0
+    unit = full_scale if quantize else 1.0
+    low, high = -unit, unit - 1.0
+    clean_scale, noise_scale = clean_gain * unit, noise_gain * unit
     for c in range(channels):
         for f in range(frames):
             a = b = 0.0
             for n in range(f * hop, min(samples, (f + 1) * hop)):
-                x = min(max(np.rint(np.float64(clean[c, n]) * clean_scale), low), high)
-                y = min(max(np.rint(np.float64(noise[c, n]) * noise_scale), low), high)
-                clean_q[c, n], noise_q[c, n] = np.int32(x), np.int32(y)
-                noisy_q[c, n] = np.int32(x + y)
+                x = np.float64(clean[c, n]) * clean_scale
+                y = np.float64(noise[c, n]) * noise_scale
+                if quantize:
+                    x = min(max(np.rint(x), low), high)
+                    y = min(max(np.rint(y), low), high)
+                    noisy_out[c, n] = x + y  # exact: integers
+                else:
+                    x, y = np.float64(np.float32(x)), np.float64(np.float32(y))
+                    noisy_out[c, n] = np.float32(x) + np.float32(y)
+                clean_out[c, n], noise_out[c, n] = x, y
                 a += x * x
                 b += y * y
             clean_energy[f] += a
             noise_energy[f] += b
-    norm = 1.0 / (full_scale * full_scale)
-    return noisy_q, clean_q, noise_q, clean_energy * norm, noise_energy * norm
-
-
-@_jit
-def scale_pair_float32(clean, noise, clean_gain, noise_gain, hop):
-    """`quantize_pair` for float32 output: the scaled members and their float32 sum, with frame energies."""
-    channels, samples = clean.shape
-    frames = (samples + hop - 1) // hop
-    clean_out = np.empty((channels, samples), np.float32)
-    noise_out = np.empty((channels, samples), np.float32)
-    noisy_out = np.empty((channels, samples), np.float32)
-    clean_energy, noise_energy = np.zeros(frames), np.zeros(frames)
-    for c in range(channels):
-        for f in range(frames):
-            a = b = 0.0
-            for n in range(f * hop, min(samples, (f + 1) * hop)):
-                x = np.float32(np.float64(clean[c, n]) * clean_gain)
-                y = np.float32(np.float64(noise[c, n]) * noise_gain)
-                clean_out[c, n], noise_out[c, n] = x, y
-                noisy_out[c, n] = x + y
-                a += np.float64(x) * np.float64(x)
-                b += np.float64(y) * np.float64(y)
-            clean_energy[f] += a
-            noise_energy[f] += b
-    return noisy_out, clean_out, noise_out, clean_energy, noise_energy
+    norm = 1.0 / (unit * unit)
+    return clean_energy * norm, noise_energy * norm
 
 
 def warm_up() -> None:
@@ -137,5 +119,5 @@ def warm_up() -> None:
         k_weighted_step_sums(audio, np.zeros((2, 6)), np.ones(1), np.array([0, 8]))
         frame_energies_and_peak(audio, 4)
         scaled_peak(audio, audio, 1.0, 1.0)
-        quantize_pair(audio, audio, 1.0, 1.0, 2.0**15, 4)
-        scale_pair_float32(audio, audio, 1.0, 1.0, 4)
+        for out_dtype, full_scale in ((np.int32, 2.0**15), (np.float32, 0.0)):
+            scale_pair(audio, audio, 1.0, 1.0, full_scale, 4, *(np.empty((1, 8), out_dtype) for _ in range(3)))

@@ -87,12 +87,10 @@ def _stage(clean: np.ndarray, noise: np.ndarray, clean_gain: float, noise_gain: 
     else:
         peak = kernels.scaled_peak(clean, noise, clean_gain, noise_gain)
         ceiling_gain = min(1.0, limit / peak) if peak > 0 else 1.0
-    gains = (clean_gain * ceiling_gain, noise_gain * ceiling_gain)
-    if scale is None:
-        noisy_q, clean_q, noise_q, clean_energy, noise_energy = kernels.scale_pair_float32(clean, noise, *gains, hop)
-    else:
-        noisy_q, clean_q, noise_q, clean_energy, noise_energy = kernels.quantize_pair(clean, noise, *gains, float(scale), hop)
-    return {"noisy": noisy_q, "clean": clean_q, "noise": noise_q}, ceiling_gain, clean_energy, noise_energy
+    counts = {name: np.empty(clean.shape, np.float32 if scale is None else np.int32) for name in ("noisy", "clean", "noise")}
+    clean_energy, noise_energy = kernels.scale_pair(clean, noise, clean_gain * ceiling_gain, noise_gain * ceiling_gain,
+                                                    float(scale or 0), hop, counts["noisy"], counts["clean"], counts["noise"])
+    return counts, ceiling_gain, clean_energy, noise_energy
 
 
 def _energy_snr_db(clean_energy: np.ndarray, noise_energy: np.ndarray, definition: str, active: np.ndarray) -> float:
