@@ -25,7 +25,8 @@ from training.checkpoint import CheckpointError, build_model, load_checkpoint, s
 from training.cli import main as training_main
 from training.config import ConfigError, load_config, parse_config
 from training.controller import Controller, Denoiser
-from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, drifting_tone, lowpass, profile_target_db, profile_target_np
+from training.data import (EpochSampler, EvalSet, ExampleIndex, TrainDataset, drifting_tone, fluctuate, lowpass, profile_target_db,
+                           profile_target_np)
 from training.losses import MultiResolutionSTFTLoss, harm_loss, profile_loss, si_sdr
 from training.masknet import MaskNet
 from training.train import TrainingError, checkpoint_paths, compare_results, train
@@ -85,7 +86,9 @@ def test_demo_config_loads_and_unknown_keys_are_named(tmp_path):
         load_config(bad)
     for section, text, key in [("data.augment", "bandlimit_min_hz = 9000.0\nbandlimit_max_hz = 4000.0", "bandlimit_min_hz"),
                                ("data.augment", "tone_prob = 1.5", "tone_prob"),
+                               ("data.augment", "fluctuation_max_db = -1.0", "fluctuation_max_db"),
                                ("controller", "frame_pool = 0", "frame_pool"),
+                               ("controller", "band_hidden = -1", "band_hidden"),
                                ("stage2", "weight_harm = -1.0", "weight_harm")]:
         bad.write_text(f"[{section}]\n{text}\n")
         with pytest.raises(ConfigError, match=f"{section}.{key}"):
@@ -139,6 +142,26 @@ def test_drifting_tone_is_a_unit_rms_harmonic_drone_near_its_f0():
         near |= np.abs(freqs - 200.0 * k) <= 0.06 * 200.0 * k
     assert spectrum[near].sum() > 0.99 * spectrum.sum()
     assert spectrum[np.abs(freqs - 200.0) <= 12.0].sum() > 0.2 * spectrum.sum()
+
+
+def test_fluctuate_wanders_the_band_levels_by_the_requested_std_and_keeps_the_rms():
+    from datagen.stationarity import stationarity_db
+
+    rate = 48000
+    noise = np.random.default_rng(3).standard_normal((2, 4 * rate)).astype(np.float32)
+    assert fluctuate(np.random.default_rng(0), noise, rate, 0.0) is noise
+    # the band masks sum to one: a vanishing wander gives the input back
+    np.testing.assert_allclose(fluctuate(np.random.default_rng(0), noise, rate, 1e-9), noise, atol=1e-6)
+    assert stationarity_db(noise, rate) < 0.3
+    for std_db in (1.0, 2.5):
+        scores = []
+        for seed in range(4):
+            out = fluctuate(np.random.default_rng(seed), noise, rate, std_db)
+            assert out.shape == noise.shape and out.dtype == np.float32
+            assert np.sqrt(np.mean(out.astype(np.float64) ** 2)) == pytest.approx(np.sqrt(np.mean(noise.astype(np.float64) ** 2)), rel=1e-5)
+            scores.append(stationarity_db(out, rate))
+        # the corpus filter reads the wander (within the spread of the random envelopes)
+        assert 0.6 * std_db < np.mean(scores) < 1.2 * std_db, scores
 
 
 def test_bandlimit_augmentation_removes_the_noise_above_the_cutoff(tiny_build):

@@ -47,9 +47,10 @@ class AugmentConfig:
     mix_noise_prob: float = 0.3  # probability of adding the noise of another example (another noise type)
     mix_noise_min_db: float = -12.0  # level of the second noise relative to the first
     mix_noise_max_db: float = 0.0
-    # steep low-pass at a cutoff drawn log-uniformly in [bandlimit_min_hz, bandlimit_max_hz]: noise with no
-    # content above some frequency (recorded at a low rate, or rumble-like), and clean material upsampled
-    # from a lower rate. Both leave bands where the quiet frames hold signal, not noise.
+    # slow random level wander of the noise per band (`data.fluctuate`), std uniform in [0, fluctuation_max_db]:
+    # real stationary noise wanders (the corpus filter admits up to 3 dB), generated noise does not
+    fluctuation_prob: float = 0.5
+    fluctuation_max_db: float = 3.0
     # a drifting harmonic tone added to the noise (engines, motors, drones, whine): f0 log-uniform in
     # [tone_min_hz, tone_max_hz], slow pitch wobble and amplitude modulation, level relative to the noise
     tone_prob: float = 0.25
@@ -57,6 +58,9 @@ class AugmentConfig:
     tone_max_hz: float = 3000.0
     tone_min_db: float = -10.0
     tone_max_db: float = 10.0
+    # steep low-pass at a cutoff drawn log-uniformly in [bandlimit_min_hz, bandlimit_max_hz]: noise with no
+    # content above some frequency (recorded at a low rate, or rumble-like), and clean material upsampled
+    # from a lower rate. Both leave bands where the quiet frames hold signal, not noise.
     bandlimit_noise_prob: float = 0.2
     bandlimit_clean_prob: float = 0.1
     bandlimit_min_hz: float = 2000.0
@@ -85,6 +89,7 @@ class ControllerConfig:
     mlp: int = 256
     prior_quantile: float = 0.1
     frame_pool: int = 4  # STFT frames averaged per network frame (the network runs at 48000 / 512 / 4 = 23 frames/s)
+    band_hidden: int = 32  # channels of the per-band profile path (0: off)
 
 
 @dataclass(frozen=True)
@@ -184,13 +189,15 @@ def validate(config: TrainConfig, where: str) -> TrainConfig:
     require(a.mix_noise_min_db <= a.mix_noise_max_db, where, "data.augment.mix_noise_min_db", "must be <= mix_noise_max_db")
     require(a.color_bumps >= 0 and a.color_bump_db >= 0 and a.color_tilt_db_per_oct >= 0, where, "data.augment.color_bumps",
              "color_bumps, color_bump_db and color_tilt_db_per_oct must be >= 0")
-    for name in ("tone_prob", "bandlimit_noise_prob", "bandlimit_clean_prob"):
+    require(0.0 <= a.fluctuation_max_db <= 12.0, where, "data.augment.fluctuation_max_db", "must be in 0..12 dB")
+    for name in ("fluctuation_prob", "tone_prob", "bandlimit_noise_prob", "bandlimit_clean_prob"):
         require(0.0 <= getattr(a, name) <= 1.0, where, f"data.augment.{name}", "must be in 0..1")
     require(0.0 < a.tone_min_hz <= a.tone_max_hz, where, "data.augment.tone_min_hz", "must be > 0 and <= tone_max_hz")
     require(a.tone_min_db <= a.tone_max_db, where, "data.augment.tone_min_db", "must be <= tone_max_db")
     require(0.0 < a.bandlimit_min_hz <= a.bandlimit_max_hz, where, "data.augment.bandlimit_min_hz", "must be > 0 and <= bandlimit_max_hz")
     c = config.controller
     require(c.frame_pool >= 1, where, "controller.frame_pool", f"must be >= 1 (1: no pooling), got {c.frame_pool}")
+    require(c.band_hidden >= 0, where, "controller.band_hidden", f"must be >= 0 (0: no per-band path), got {c.band_hidden}")
     require(c.hidden >= 1 and c.n_blocks >= 0 and c.kernel_size >= 1 and c.kernel_size % 2 == 1 and c.mlp >= 1, where,
              "controller", "needs hidden, mlp >= 1, n_blocks >= 0 and an odd kernel_size")
     require(0.0 < c.prior_quantile < 1.0, where, "controller.prior_quantile", "must be in (0, 1)")

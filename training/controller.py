@@ -18,7 +18,10 @@ Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mon
    quiet frames), concatenated with the normalized prior, then a 2-layer MLP.
 5. Heads, all through a sigmoid to (0, 1) and mapped to units by `dsp.CONTROL_SPECS`:
    - profile: residual on the prior in logit space,
-     ``u = sigmoid(logit((prior_db - min) / (max - min)) + z)``, ``profile_db = min + (max - min) u``.
+     ``u = sigmoid(logit((prior_db - min) / (max - min)) + z)``, ``profile_db = min + (max - min) u``,
+     where z is the sum of a clip-level head and a per-band path (`band_hidden` channels, 0 = off):
+     each band's quantiles over time of its level relative to the prior, plus clip context and a
+     band embedding, through convolutions over neighbouring bands with weights shared by all bands.
      The head is initialised near zero, so an untrained controller outputs the blind estimate; it
      learns only the correction (e.g. the upward bias of the quantile when signal is present in
      most frames, as in dense music). This trains much faster and generalises better to real
@@ -49,6 +52,10 @@ Tensor = torch.Tensor
 
 _PROFILE = dsp.SPECS["noise_profile_db"]
 _PRIOR_EPS = 1e-4  # keeps the prior's logit finite at the ends of the profile range
+# quantiles over time of each band's level relative to the prior: the per-band path's view of a band's distribution
+BAND_QUANTILES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+_BAND_CONTEXT = 16  # clip-level context channels given to the per-band path
+_BAND_EMBEDDING = 8  # learned per-band embedding channels of the per-band path
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
@@ -108,6 +115,7 @@ class Controller(nn.Module):
         prior_quantile: float = 0.1,
         prior_frame_stride: int = 2,
         frame_pool: int = 4,
+        band_hidden: int = 32,
         max_analysis_s: float | None = 60.0,
         excerpt_s: float = 5.0,
     ):
@@ -123,7 +131,8 @@ class Controller(nn.Module):
         n_bands = self.layout.n_bands
         self.config = dict(hidden=hidden, n_blocks=n_blocks, kernel_size=kernel_size, mlp=mlp,
                            prior_quantile=prior_quantile,
-                           prior_frame_stride=prior_frame_stride, frame_pool=frame_pool, max_analysis_s=max_analysis_s,
+                           prior_frame_stride=prior_frame_stride, frame_pool=frame_pool, band_hidden=band_hidden,
+                           max_analysis_s=max_analysis_s,
                            excerpt_s=excerpt_s)
         self.register_buffer("bin_to_band", torch.as_tensor(self.layout.bin_to_band(), dtype=torch.long), persistent=False)
         self.register_buffer("band_sizes", torch.bincount(self.bin_to_band, minlength=n_bands), persistent=False)
@@ -133,12 +142,21 @@ class Controller(nn.Module):
         self.attention = nn.Conv1d(hidden, 1, 1)
         self.trunk = nn.Sequential(nn.Linear(3 * hidden + n_bands, mlp), nn.GELU(), nn.Linear(mlp, mlp), nn.GELU())
         self.profile_head = nn.Linear(mlp, n_bands)
+        self.band_hidden = int(band_hidden)
+        if self.band_hidden > 0:
+            self.register_buffer("band_quantiles", torch.tensor(BAND_QUANTILES), persistent=False)
+            self.band_context = nn.Linear(mlp, _BAND_CONTEXT)
+            self.band_embedding = nn.Parameter(0.1 * torch.randn(1, _BAND_EMBEDDING, n_bands, generator=torch.Generator().manual_seed(0)))
+            self.band_net = nn.Sequential(
+                nn.Conv1d(len(BAND_QUANTILES) + _BAND_CONTEXT + _BAND_EMBEDDING, band_hidden, 3, padding=1), nn.GELU(),
+                nn.Conv1d(band_hidden, band_hidden, 3, padding=1), nn.GELU(),
+                nn.Conv1d(band_hidden, 1, 1))
         self.scalar_names = dsp.SCALAR_CONTROL_NAMES
         self.scalar_head = nn.Linear(mlp, len(self.scalar_names))
         with torch.no_grad():
-            for head in (self.profile_head, self.scalar_head):
+            for head in (self.profile_head, self.scalar_head) + ((self.band_net[-1],) if self.band_hidden > 0 else ()):
                 head.weight.mul_(0.01)
-            self.profile_head.bias.zero_()
+                head.bias.zero_()
             defaults = torch.tensor([dsp.SPECS[n].default_normalized for n in self.scalar_names])
             self.scalar_head.bias.copy_(torch.logit(defaults))
 
@@ -175,6 +193,20 @@ class Controller(nn.Module):
             spec = self.analysis_spec(audio)
         return self._features(dsp.power_density(spec, self.layout))[1]
 
+    def _band_correction(self, rel: Tensor, z: Tensor) -> Tensor:
+        """Per-band path: each band's level distribution over time (BAND_QUANTILES of `rel`), with the clip
+        context and a band embedding, through convolutions over neighbouring bands -> (B, n_bands) logits.
+
+        The weights are shared by all bands, so how far a band's noise sits from its quiet frames is read
+        from that band's own statistics (a narrow cluster near the prior: noise; a wide spread: signal
+        above it) rather than from the clip's overall look, which a small set of training noises can teach
+        to recognize instead of measure.
+        """
+        stats = torch.quantile(rel, self.band_quantiles, dim=-1).permute(1, 0, 2)  # (B, K, n_bands)
+        context = self.band_context(z).unsqueeze(-1).expand(-1, -1, rel.shape[1])
+        embedding = self.band_embedding.expand(rel.shape[0], -1, -1)
+        return self.band_net(torch.cat([stats, context, embedding], dim=1)).squeeze(1)
+
     # -- forward --------------------------------------------------------------------------------
 
     def forward(self, audio: Tensor, spec: Tensor | None = None, return_normalized: bool = False,
@@ -197,7 +229,10 @@ class Controller(nn.Module):
         z = self.trunk(torch.cat([mean, attention, softmin, prior_feature], dim=-1))
 
         prior_u = ((prior_db - _PROFILE.min) / (_PROFILE.max - _PROFILE.min)).clamp(_PRIOR_EPS, 1.0 - _PRIOR_EPS)
-        normalized = {_PROFILE.name: torch.sigmoid(torch.logit(prior_u) + self.profile_head(z))}
+        correction = self.profile_head(z)
+        if self.band_hidden > 0:
+            correction = correction + self._band_correction(rel, z)
+        normalized = {_PROFILE.name: torch.sigmoid(torch.logit(prior_u) + correction)}
         scalars = torch.sigmoid(self.scalar_head(z))
         for i, name in enumerate(self.scalar_names):
             normalized[name] = scalars[:, i:i + 1]

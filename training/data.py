@@ -9,18 +9,20 @@ noises and SNRs. With probability `prob` an example is augmented:
 
 1. colouring: a smooth random EQ on the noise (tilt in dB/octave around 1 kHz plus Gaussian bumps on
    a log-frequency axis), renormalized to the noise's RMS;
-2. a drifting harmonic tone (`drifting_tone`: engines, motors, whine) at a random level relative
+2. a slow random level wander per band (`fluctuate`, std up to fluctuation_max_db): real
+   stationary noise wanders, generated noise does not;
+3. a drifting harmonic tone (`drifting_tone`: engines, motors, whine) at a random level relative
    to the noise (the sum renormalized to the noise's RMS);
-3. band-limiting (`lowpass`, cutoff log-uniform in [bandlimit_min_hz, bandlimit_max_hz]): of the noise
+4. band-limiting (`lowpass`, cutoff log-uniform in [bandlimit_min_hz, bandlimit_max_hz]): of the noise
    (renormalized to its RMS; noise with no content above some frequency), and separately of the clean
    (material upsampled from a lower rate), so the controller learns that the quiet frames of a band
    can hold signal and no noise;
-4. a second noise, from an example of another noise type, at a random level relative to the first
+5. a second noise, from an example of another noise type, at a random level relative to the first
    (the sum renormalized to the first's RMS);
-5. a new SNR drawn uniformly in [snr_min_db, snr_max_db], applied relative to the stored measured
+6. a new SNR drawn uniformly in [snr_min_db, snr_max_db], applied relative to the stored measured
    SNR (the noise is scaled by ``10^((snr_measured - snr_new) / 20)``), up to about 40 dB so the
    controller learns to back off on nearly clean input;
-6. an overall gain on clean and noise together.
+7. an overall gain on clean and noise together.
 
 The noisy input is then ``clean + noise``, and the profile target is recomputed from the augmented
 noise crop with `profile_target_db`: `manifests.bands.band_profile_db` semantics (per-bin power
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import io
 import math
+from functools import lru_cache
 from collections import defaultdict
 from typing import Iterator, Mapping, Sequence
 
@@ -180,6 +183,65 @@ def drifting_tone(rng: np.random.Generator, samples: int, sample_rate: int, cfg:
     return tone / rms if rms > 0 else tone
 
 
+FLUCTUATION_BANDS = 6  # log-spaced bands of `fluctuate`, each with its own level envelope
+FLUCTUATION_LOW_HZ = 100.0  # lowest band edge of `fluctuate` (everything below is in the first band)
+FLUCTUATION_CONTROL_STEP = 64  # samples between the computed points of the level envelopes
+
+
+@lru_cache(maxsize=4)
+def _fluctuation_masks(n: int, sample_rate: int) -> np.ndarray:
+    """(FLUCTUATION_BANDS, n // 2 + 1) rfft masks of `fluctuate`'s bands, log-spaced from FLUCTUATION_LOW_HZ to
+    Nyquist, with cos^2 / sin^2 crossfades one band wide centred on the edges, so they sum to one."""
+    freqs_hz = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    edges_oct = np.linspace(np.log2(FLUCTUATION_LOW_HZ), np.log2(sample_rate / 2.0), FLUCTUATION_BANDS + 1)
+    position = (np.log2(np.maximum(freqs_hz, 1e-9)) - edges_oct[0]) / (edges_oct[1] - edges_oct[0])  # in band widths
+    masks = []
+    for band in range(FLUCTUATION_BANDS):
+        d = position - band
+        rise = np.clip(d + 0.5, 0.0, 1.0) if band > 0 else np.ones_like(d)
+        fall = np.clip(d - 0.5, 0.0, 1.0) if band < FLUCTUATION_BANDS - 1 else np.zeros_like(d)
+        masks.append(np.sin(0.5 * np.pi * rise) ** 2 - np.sin(0.5 * np.pi * fall) ** 2)
+    return np.stack(masks)
+
+
+def fluctuate(rng: np.random.Generator, audio: np.ndarray, sample_rate: int, std_db: float) -> np.ndarray:
+    """Slow random level wander of (channels, samples) noise, per frequency band, keeping its RMS.
+
+    Real "stationary" noise is never as steady as generated Gaussian noise: wind gusts, rain swells,
+    an engine's load varies, a fan beats. The noise is split into FLUCTUATION_BANDS log-spaced bands
+    by complementary raised-cosine masks (they sum to one) and each band's level follows its own
+    smooth random envelope in dB, the sum of a component shared by all bands and one of its own
+    (shared weight uniform in 0..1), each a sum of three sinusoids at 0.1-8 Hz (log-uniform), scaled
+    to a standard deviation of `std_db`. A level wander of std s dB scores about s on
+    `datagen.stationarity` (3 dB is its default threshold), so training noise covers the range of
+    real noise the corpus filter admits.
+    """
+    n = audio.shape[-1]
+    if std_db <= 0.0 or n < 2:
+        return audio
+    # envelopes at a control rate of sample_rate / FLUCTUATION_CONTROL_STEP (they are below 8 Hz), then linear
+    # interpolation of the gains to every sample
+    control = np.arange(0, n + FLUCTUATION_CONTROL_STEP, FLUCTUATION_CONTROL_STEP)
+    t = control / sample_rate
+
+    def envelope() -> np.ndarray:
+        freqs_hz = np.exp(rng.uniform(np.log(0.1), np.log(8.0), 3))
+        wave = sum(rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs_hz)
+        std = np.std(wave)
+        return wave / std if std > 0 else wave
+
+    shared_weight = rng.uniform(0.0, 1.0)
+    shared = envelope()
+    spectrum = np.fft.rfft(audio.astype(np.float64), axis=-1)
+    samples = np.arange(n)
+    out = np.zeros((audio.shape[0], n))
+    for mask in _fluctuation_masks(n, sample_rate):
+        level_db = std_db * (shared_weight * shared + np.sqrt(1.0 - shared_weight**2) * envelope())
+        gain = np.interp(samples, control, 10.0 ** (level_db / 20.0))
+        out += np.fft.irfft(spectrum * mask, n=n, axis=-1) * gain
+    return _at_rms(out, _rms(audio)).astype(np.float32)
+
+
 BANDLIMIT_TRANSITION_OCT = 1 / 6  # raised-cosine roll-off of `lowpass`, above the cutoff
 BANDLIMIT_STOP_DB = -90.0  # stop-band gain of `lowpass`
 
@@ -274,6 +336,8 @@ class TrainDataset(Dataset):
             rate = self.layout.sample_rate
             if rng.random() < cfg.color_prob:
                 noise = colour_noise(rng, noise, rate, cfg)
+            if rng.random() < cfg.fluctuation_prob:
+                noise = fluctuate(rng, noise, rate, rng.uniform(0.0, cfg.fluctuation_max_db))
             if rng.random() < cfg.tone_prob:
                 tone = drifting_tone(rng, noise.shape[-1], rate, cfg) * level * 10.0 ** (rng.uniform(cfg.tone_min_db, cfg.tone_max_db) / 20.0)
                 noise = _at_rms(noise + tone.astype(np.float32), level)
