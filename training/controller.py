@@ -1,6 +1,6 @@
 """Neural controller: predicts the spectral gate's controls (per clip) from the noisy audio.
 
-Architecture (195 k parameters with the defaults; all analysis in torch, on the input's device).
+Architecture (205 k parameters with the defaults; all analysis in torch, on the input's device).
 Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mono audio
 (`estimate_macs_per_second`), of which 8 are the STFT, gate and inverse STFT.
 
