@@ -168,3 +168,19 @@ def test_runs_on_cuda():
     audio = torch.randn(2, 2, SR, device="cuda") * 0.1
     out, controls = denoiser(audio)
     assert out.device.type == "cuda" and all(v.device.type == "cuda" for v in controls.values())
+
+
+def test_per_band_path_reads_each_band_and_its_neighbours_only():
+    torch.manual_seed(0)
+    controller = Controller(LAYOUT)
+    for layer in controller.band_net:  # leave the zero initialisation of the last layer: make the path visible
+        if isinstance(layer, torch.nn.Conv1d):
+            torch.nn.init.normal_(layer.weight, std=0.3)
+    rel = torch.randn(1, LAYOUT.n_bands, 40)
+    z = torch.randn(1, controller.config["mlp"])
+    moved = rel.clone()
+    moved[0, 20] += 1.0  # one band's level distribution shifts by 10 dB
+    change = (controller._band_correction(moved, z) - controller._band_correction(rel, z)).abs()[0]
+    assert change[20] > 0
+    # two kernel-3 convolutions over bands: bands more than two away do not see band 20
+    assert torch.all(change[:18] == 0) and torch.all(change[23:] == 0)
