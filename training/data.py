@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import io
 import math
-from functools import lru_cache
 from collections import defaultdict
+from functools import lru_cache
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
