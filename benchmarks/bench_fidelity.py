@@ -3,7 +3,7 @@
 
     pip install -e '.[bench]'        # noisereduce, the reference
     python benchmarks/bench_fidelity.py --speech DIR [...] --music DIR [...] --noise DIR [...]
-                                        [--train-config configs/train_demo.toml] [--work DIR]
+                                        [--train-config configs/train_real.toml] [--work DIR]
 
 1. Builds a corpus from the given real speech, music and noise folders, plus the package's generated
    stationary noises, at 0 / 5 / 10 / 20 dB SNR (active-frame definition), 48 kHz, 4 s clips. Splits
@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument("--speech", nargs="+", required=True)
     parser.add_argument("--music", nargs="+", required=True)
     parser.add_argument("--noise", nargs="+", required=True)
-    parser.add_argument("--train-config", default=str(Path(__file__).resolve().parents[1] / "configs" / "train_demo.toml"))
+    parser.add_argument("--train-config", default=str(Path(__file__).resolve().parents[1] / "configs" / "train_real.toml"))
     parser.add_argument("--train-examples", type=int, default=1536)
     parser.add_argument("--test-examples", type=int, default=320)
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one); reruns resume")
