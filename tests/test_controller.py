@@ -144,8 +144,8 @@ def test_frame_pooling_divides_the_network_frame_rate():
     pooled, unpooled = Controller(LAYOUT, frame_pool=4), Controller(LAYOUT, frame_pool=1)
     power = dsp.power_density(dsp.stft(audio, LAYOUT), LAYOUT)
     frames = power.shape[-1]
-    rel_pooled, prior_pooled = pooled._features(power)
-    rel, prior = unpooled._features(power)
+    rel_pooled, prior_pooled, _ = pooled._features(power)
+    rel, prior, _ = unpooled._features(power)
     assert rel.shape[-1] == frames and rel_pooled.shape[-1] == -(-frames // 4)
     assert torch.equal(prior, prior_pooled)
     # a pooled frame is the power mean of its 4 frames
@@ -177,10 +177,31 @@ def test_per_band_path_reads_each_band_and_its_neighbours_only():
         if isinstance(layer, torch.nn.Conv1d):
             torch.nn.init.normal_(layer.weight, std=0.3)
     rel = torch.randn(1, LAYOUT.n_bands, 40)
+    spectral = -torch.rand(1, 3, LAYOUT.n_bands)
     z = torch.randn(1, controller.config["mlp"])
     moved = rel.clone()
     moved[0, 20] += 1.0  # one band's level distribution shifts by 10 dB
-    change = (controller._band_correction(moved, z) - controller._band_correction(rel, z)).abs()[0]
+    change = (controller._band_correction(moved, spectral, z) - controller._band_correction(rel, spectral, z)).abs()[0]
     assert change[20] > 0
     # two kernel-3 convolutions over bands: bands more than two away do not see band 20
     assert torch.all(change[:18] == 0) and torch.all(change[23:] == 0)
+
+
+def test_spectral_features_tell_sustained_partials_from_a_noise_floor():
+    """Within a wide band, noise gives a flat per-bin floor; sustained partials over a quiet floor a peaky one."""
+    controller = Controller(LAYOUT)
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * SR) / SR
+    noise = 0.01 * rng.standard_normal(t.size)
+    partials = sum(0.05 * np.sin(2 * np.pi * f * t) for f in np.arange(220.0, 20000.0, 220.0))
+    features = {}
+    for name, audio in {"noise": noise, "partials": partials + 0.001 * rng.standard_normal(t.size)}.items():
+        power = dsp.power_density(dsp.stft(torch.tensor(audio, dtype=torch.float32)[None, None], LAYOUT), LAYOUT)
+        _, prior_db, prior_bins_db = controller._features(power)
+        features[name] = controller._spectral_features(power, prior_bins_db, prior_db)[0] * 10.0  # (3, n_bands) dB
+    wide = torch.as_tensor(np.diff(LAYOUT.band_edges_bin) >= 20)  # bands holding several partials
+    assert torch.all(features["noise"] <= 1e-4) and torch.all(features["partials"] <= 1e-4)
+    # flatness of the per-bin floor, its deepest valley below the band's prior, flatness of the median spectrum
+    for feature, noise_floor_db in enumerate((-1.0, -6.0, -1.0)):
+        assert features["noise"][feature, wide].mean() > noise_floor_db
+        assert features["partials"][feature, wide].mean() < noise_floor_db - 10.0

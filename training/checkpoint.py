@@ -38,7 +38,7 @@ import torch
 from manifests.bands import BandLayout
 
 FORMAT = "hifi_denoise.checkpoint"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 KINDS = ("controller", "masknet")
 REQUIRED_KEYS = ("format", "format_version", "kind", "model_config", "layout", "state_dict", "optimizer_state", "stage",
                  "epoch", "step", "metrics", "extra")

@@ -1,6 +1,6 @@
 """Neural controller: predicts the spectral gate's controls (per clip) from the noisy audio.
 
-Architecture (205 k parameters with the defaults; all analysis in torch, on the input's device).
+Architecture (206 k parameters with the defaults; all analysis in torch, on the input's device).
 Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mono audio
 (`estimate_macs_per_second`), of which 8 are the STFT, gate and inverse STFT.
 
@@ -20,8 +20,10 @@ Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mon
    - profile: residual on the prior in logit space,
      ``u = sigmoid(logit((prior_db - min) / (max - min)) + z)``, ``profile_db = min + (max - min) u``,
      where z is the sum of a clip-level head and a per-band path (`band_hidden` channels, 0 = off):
-     each band's quantiles over time of its level relative to the prior, plus clip context and a
-     band embedding, through convolutions over neighbouring bands with weights shared by all bands.
+     each band's quantiles over time of its level relative to the prior and its spectral shape (how
+     flat the per-bin noise floor is inside the band: sustained partials make it peaky, and the
+     valleys between them still show the noise), plus clip context and a band embedding, through
+     convolutions over neighbouring bands with weights shared by all bands.
      The head is initialised near zero, so an untrained controller outputs the blind estimate; it
      learns only the correction (e.g. the upward bias of the quantile when signal is present in
      most frames, as in dense music). This trains much faster and generalises better to real
@@ -56,6 +58,7 @@ _PRIOR_EPS = 1e-4  # keeps the prior's logit finite at the ends of the profile r
 BAND_QUANTILES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 _BAND_CONTEXT = 16  # clip-level context channels given to the per-band path
 _BAND_EMBEDDING = 8  # learned per-band embedding channels of the per-band path
+_BAND_SPECTRAL = 3  # within-band spectral-shape features of the per-band path (see `_spectral_features`)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
@@ -148,7 +151,8 @@ class Controller(nn.Module):
             self.band_context = nn.Linear(mlp, _BAND_CONTEXT)
             self.band_embedding = nn.Parameter(0.1 * torch.randn(1, _BAND_EMBEDDING, n_bands, generator=torch.Generator().manual_seed(0)))
             self.band_net = nn.Sequential(
-                nn.Conv1d(len(BAND_QUANTILES) + _BAND_CONTEXT + _BAND_EMBEDDING, band_hidden, 3, padding=1), nn.GELU(),
+                nn.Conv1d(len(BAND_QUANTILES) + _BAND_SPECTRAL + _BAND_CONTEXT + _BAND_EMBEDDING, band_hidden, 3,
+                          padding=1), nn.GELU(),
                 nn.Conv1d(band_hidden, band_hidden, 3, padding=1), nn.GELU(),
                 nn.Conv1d(band_hidden, 1, 1))
         self.scalar_names = dsp.SCALAR_CONTROL_NAMES
@@ -173,19 +177,43 @@ class Controller(nn.Module):
         sums.index_add_(per_bin.ndim - 2, self.bin_to_band, per_bin)
         return sums / self.band_sizes.to(per_bin.dtype).unsqueeze(-1)
 
-    def _features(self, power: Tensor) -> tuple[Tensor, Tensor]:
-        """power density (B, C, F, T) -> relative band levels (B, n_bands, ceil(T / frame_pool)), prior (B, n_bands) dB.
+    def _band_db_means(self, bins_db: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, n_bins) dB -> each band's (mean in power, mean in dB), both (B, n_bands) dB."""
+        power_mean = self._band_means((10.0 ** (bins_db / 10.0)).unsqueeze(-1)).squeeze(-1)
+        return dsp.power_to_db(power_mean), self._band_means(bins_db.unsqueeze(-1)).squeeze(-1)
+
+    def _features(self, power: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """power density (B, C, F, T) -> relative band levels (B, n_bands, ceil(T / frame_pool)), prior (B, n_bands) dB,
+        per-bin prior (B, F) dB.
 
         Band powers are averaged over groups of `frame_pool` frames before the network (its frame rate
         is the STFT's divided by `frame_pool`: the controls are per clip, and ~40 ms still resolves pauses).
         """
         prior_bins_db = dsp.blind_noise_bins_db(power, self.prior_quantile, self.prior_frame_stride)  # detached
-        prior_db = dsp.power_to_db(self._band_means((10.0 ** (prior_bins_db / 10.0)).unsqueeze(-1)).squeeze(-1))  # (B, n_bands)
+        prior_db = self._band_db_means(prior_bins_db)[0]  # (B, n_bands)
         bands = self._band_means(power.mean(dim=1))  # (B, n_bands, T)
         if self.frame_pool > 1:
             bands = F.avg_pool1d(bands, self.frame_pool, ceil_mode=True)
         rel = (dsp.power_to_db(bands) - prior_db.unsqueeze(-1)) / 10.0
-        return rel, prior_db
+        return rel, prior_db, prior_bins_db
+
+    def _spectral_features(self, power: Tensor, prior_bins_db: Tensor, prior_db: Tensor) -> Tensor:
+        """Within-band spectral shape -> (B, _BAND_SPECTRAL, n_bands), dB / 10, all <= 0 (0 for one-bin bands).
+
+        A band's per-bin noise-floor estimates are flat when noise sets the floor and peaky when sustained
+        partials prop it up (dense music): the valleys between partials still show the noise. Features:
+        flatness of the per-bin prior (mean in dB minus mean in power), its minimum bin relative to the
+        band's prior, and the flatness of the per-bin median spectrum over time.
+        """
+        frames = power[..., ::self.prior_frame_stride].mean(dim=1).detach()  # (B, F, T')
+        median_bins_db = dsp.power_to_db(torch.kthvalue(frames, (frames.shape[-1] + 1) // 2, dim=-1).values)
+        floor_power_db, floor_log_db = self._band_db_means(prior_bins_db)
+        median_power_db, median_log_db = self._band_db_means(median_bins_db)
+        index = self.bin_to_band.expand_as(prior_bins_db)
+        floor_min_db = prior_bins_db.new_full(prior_db.shape, float("inf")).scatter_reduce(
+            1, index, prior_bins_db, reduce="amin")
+        return torch.stack([floor_log_db - floor_power_db, floor_min_db - prior_db,
+                            median_log_db - median_power_db], dim=1) / 10.0
 
     def prior_profile_db(self, audio: Tensor, spec: Tensor | None = None) -> Tensor:
         """The blind prior (batch, n_bands) dB, as used by forward."""
@@ -193,9 +221,10 @@ class Controller(nn.Module):
             spec = self.analysis_spec(audio)
         return self._features(dsp.power_density(spec, self.layout))[1]
 
-    def _band_correction(self, rel: Tensor, z: Tensor) -> Tensor:
-        """Per-band path: each band's level distribution over time (BAND_QUANTILES of `rel`), with the clip
-        context and a band embedding, through convolutions over neighbouring bands -> (B, n_bands) logits.
+    def _band_correction(self, rel: Tensor, spectral: Tensor, z: Tensor) -> Tensor:
+        """Per-band path: each band's level distribution over time (BAND_QUANTILES of `rel`) and its spectral
+        shape (`_spectral_features`), with the clip context and a band embedding, through convolutions over
+        neighbouring bands -> (B, n_bands) logits.
 
         The weights are shared by all bands, so how far a band's noise sits from its quiet frames is read
         from that band's own statistics (a narrow cluster near the prior: noise; a wide spread: signal
@@ -205,7 +234,7 @@ class Controller(nn.Module):
         stats = torch.quantile(rel, self.band_quantiles, dim=-1).permute(1, 0, 2)  # (B, K, n_bands)
         context = self.band_context(z).unsqueeze(-1).expand(-1, -1, rel.shape[1])
         embedding = self.band_embedding.expand(rel.shape[0], -1, -1)
-        return self.band_net(torch.cat([stats, context, embedding], dim=1)).squeeze(1)
+        return self.band_net(torch.cat([stats, spectral, context, embedding], dim=1)).squeeze(1)
 
     # -- forward --------------------------------------------------------------------------------
 
@@ -217,7 +246,7 @@ class Controller(nn.Module):
             if spec is None:
                 spec = self.analysis_spec(audio)
             power = dsp.power_density(spec, self.layout)
-        rel, prior_db = self._features(power)
+        rel, prior_db, prior_bins_db = self._features(power)
         h = self.inp(rel)
         for block in self.blocks:
             h = block(h)
@@ -231,7 +260,8 @@ class Controller(nn.Module):
         prior_u = ((prior_db - _PROFILE.min) / (_PROFILE.max - _PROFILE.min)).clamp(_PRIOR_EPS, 1.0 - _PRIOR_EPS)
         correction = self.profile_head(z)
         if self.band_hidden > 0:
-            correction = correction + self._band_correction(rel, z)
+            spectral = self._spectral_features(power, prior_bins_db, prior_db)
+            correction = correction + self._band_correction(rel, spectral, z)
         normalized = {_PROFILE.name: torch.sigmoid(torch.logit(prior_u) + correction)}
         scalars = torch.sigmoid(self.scalar_head(z))
         for i, name in enumerate(self.scalar_names):
