@@ -207,12 +207,12 @@ class Controller(nn.Module):
         """
         frames = power[..., ::self.prior_frame_stride].mean(dim=1).detach()  # (B, F, T')
         median_bins_db = dsp.power_to_db(torch.kthvalue(frames, (frames.shape[-1] + 1) // 2, dim=-1).values)
-        floor_power_db, floor_log_db = self._band_db_means(prior_bins_db)
+        floor_log_db = self._band_means(prior_bins_db.unsqueeze(-1)).squeeze(-1)  # its mean in power is prior_db
         median_power_db, median_log_db = self._band_db_means(median_bins_db)
         index = self.bin_to_band.expand_as(prior_bins_db)
         floor_min_db = prior_bins_db.new_full(prior_db.shape, float("inf")).scatter_reduce(
             1, index, prior_bins_db, reduce="amin")
-        return torch.stack([floor_log_db - floor_power_db, floor_min_db - prior_db,
+        return torch.stack([floor_log_db - prior_db, floor_min_db - prior_db,
                             median_log_db - median_power_db], dim=1) / 10.0
 
     def prior_profile_db(self, audio: Tensor, spec: Tensor | None = None) -> Tensor:
