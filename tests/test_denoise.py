@@ -12,7 +12,7 @@ from manifests.bands import erb_layout
 from training import dsp
 from training.checkpoint import build_model, load_checkpoint, save_checkpoint
 from training.controller import Controller
-from training.denoise import denoise_files, plan_jobs
+from training.denoise import denoise_files, noise_profile_of, plan_jobs
 from training.masknet import MaskNet
 
 LAYOUT = erb_layout(48000)
@@ -200,3 +200,17 @@ def test_streaming_gate_equals_one_shot(samples):
     y = torch.cat(pieces, dim=-1)
     assert y.shape == x.shape
     assert (y - dsp.spectral_gate(x, controls, LAYOUT)).abs().max() < 1e-5
+
+
+def test_noise_profile_of_a_noise_clip_at_another_rate():
+    """The profile measured from a stereo 44.1 kHz white-noise clip: in every band the resampled clip
+    covers, its power density (the variance spread over 0-22.05 kHz instead of 0-24 kHz), far below in
+    the bands above its Nyquist frequency."""
+    std = 0.05
+    clip = (std * np.random.default_rng(2).standard_normal((2 * 44100, 2))).astype(np.float32)
+    profile = noise_profile_of(clip, 44100, LAYOUT)
+    edges_hz = LAYOUT.band_edges_hz
+    assert profile.shape == (LAYOUT.n_bands,)
+    covered = edges_hz[1:] < 20000.0
+    np.testing.assert_allclose(profile[covered], 20 * np.log10(std) + 10 * np.log10(24000 / 22050), atol=0.5)
+    assert np.all(profile[edges_hz[:-1] > 22500.0] < 20 * np.log10(std) - 40.0)

@@ -130,6 +130,15 @@ def check_overrides(overrides: Mapping[str, float]) -> None:
                                  f"{'>=' if inclusive else '>'} {bound:g}")
 
 
+def noise_profile_of(noise: np.ndarray, rate: int, layout: BandLayout) -> np.ndarray:
+    """The (n_bands,) dB profile of noise-only audio, (frames, channels) at `rate`: resampled to the model's
+    rate and measured with the gate's own STFT and power normalization (mean over frames and channels)."""
+    data = _resample(np.nan_to_num(np.asarray(noise, dtype=np.float32)), rate, layout.sample_rate)
+    audio = torch.from_numpy(np.ascontiguousarray(data.T))[None]
+    power = dsp.power_density(dsp.stft(audio, layout), layout).mean(dim=(1, 3))
+    return dsp.power_to_db(dsp.bins_to_bands_power(power, layout))[0].numpy()
+
+
 def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0) -> np.ndarray:
     """A (n_bands,) dB profile from a noise-only recording (measured with the gate's own STFT and power
     normalization, at the model's rate, first `max_seconds`) or from a JSON list / {"noise_profile_db":
@@ -146,10 +155,7 @@ def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0)
             raise ValueError(f"--noise-profile {path}: unreadable audio ({exc})") from None
         if data.shape[0] == 0:
             raise ValueError(f"--noise-profile {path}: empty audio file")
-        data = _resample(np.nan_to_num(data), rate, layout.sample_rate)
-        audio = torch.from_numpy(np.ascontiguousarray(data.T))[None]
-        power = dsp.power_density(dsp.stft(audio, layout), layout).mean(dim=(1, 3))
-        return dsp.power_to_db(dsp.bins_to_bands_power(power, layout))[0].numpy()
+        return noise_profile_of(data, rate, layout)
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(p.read_text())
