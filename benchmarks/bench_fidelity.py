@@ -113,9 +113,10 @@ def controller_clip_results(build_dir: Path, run_dir: Path, split: str) -> list[
     results = []
     for row, audio, clip in with_noise_clips(build_dir, split):
         noisy = torch.from_numpy(audio.noisy)[None]
-        controls = model.controller(noisy)
+        spec = dsp.stft(noisy, model.layout)  # one STFT for the controller's analysis and the gate, as in Denoiser
+        controls = model.controller(noisy, spec=spec)
         controls["noise_profile_db"] = torch.from_numpy(noise_profile_of(clip.T, row["sample_rate"], model.layout))[None]
-        out = dsp.spectral_gate(noisy, controls, model.layout, link_channels=model.link_channels)[0].numpy()
+        out = dsp.spectral_gate(noisy, controls, model.layout, spec=spec, link_channels=model.link_channels)[0].numpy()
         results.append(_result(row, "controller+clip", out, audio.noisy, audio.clean))
     return results
 

@@ -43,6 +43,7 @@ import torch
 from manifests.bands import BandLayout
 
 from . import dsp
+from .data import profile_target_db
 
 Tensor = torch.Tensor
 
@@ -132,11 +133,9 @@ def check_overrides(overrides: Mapping[str, float]) -> None:
 
 def noise_profile_of(noise: np.ndarray, rate: int, layout: BandLayout) -> np.ndarray:
     """The (n_bands,) dB profile of noise-only audio, (frames, channels) at `rate`: resampled to the model's
-    rate and measured with the gate's own STFT and power normalization (mean over frames and channels)."""
+    rate and measured as the training targets are (`data.profile_target_db`, the gate's own STFT)."""
     data = _resample(np.nan_to_num(np.asarray(noise, dtype=np.float32)), rate, layout.sample_rate)
-    audio = torch.from_numpy(np.ascontiguousarray(data.T))[None]
-    power = dsp.power_density(dsp.stft(audio, layout), layout).mean(dim=(1, 3))
-    return dsp.power_to_db(dsp.bins_to_bands_power(power, layout))[0].numpy()
+    return profile_target_db(torch.from_numpy(np.ascontiguousarray(data.T)), layout).numpy()
 
 
 def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0) -> np.ndarray:
