@@ -77,3 +77,30 @@ def test_short_or_silent_input_is_rejected():
         stationarity_db(short, sample_rate)
     with pytest.raises(ValueError, match="need at least"):  # long, but mostly padding
         stationarity_db(np.pad(short, ((0, 0), (sample_rate, sample_rate))), sample_rate)
+
+
+def _with_tone(noise: np.ndarray, sample_rate: int, freq_hz: np.ndarray, level_db: float) -> np.ndarray:
+    """`noise` (1, samples) plus a sinusoid of instantaneous frequency `freq_hz` (samples,), `level_db` re its power."""
+    tone = np.sqrt(2.0) * np.sin(2.0 * np.pi * np.cumsum(freq_hz) / sample_rate)
+    return noise + np.sqrt(np.mean(noise**2)) * 10.0 ** (level_db / 20.0) * tone
+
+
+def test_a_dominant_sweeping_tone_is_non_stationary():
+    """A flyby's whine over a steady floor: few bands fluctuate, but they hold most of the energy."""
+    sample_rate, duration_s = 44100, 8.0
+    noise = syn.stationary_noise(_rng(8), "pink", sample_rate, duration_s)
+    t = np.arange(noise.shape[-1]) / sample_rate
+    sweep_hz = 1000.0 * 3.0 ** (t / duration_s)  # 1 -> 3 kHz
+    assert stationarity_db(_with_tone(noise, sample_rate, sweep_hz, 10.0), sample_rate) > 2 * DEFAULT_STATIONARITY_THRESHOLD_DB
+    # the same sweep 15 dB under the floor's power is a quiet band with a life of its own: still stationary
+    assert stationarity_db(_with_tone(noise, sample_rate, sweep_hz, -15.0), sample_rate) < DEFAULT_STATIONARITY_THRESHOLD_DB / 2
+
+
+@pytest.mark.parametrize("centre_hz", [1000.0, 1122.5, 1414.2])  # a 1/3-octave band centre, then two band edges
+def test_a_dominant_tone_with_slight_pitch_wobble_is_stationary(centre_hz):
+    """A motor whine wobbling +-5 % stays stationary wherever it sits relative to the analysis bands."""
+    sample_rate = 44100
+    noise = syn.stationary_noise(_rng(9), "pink", sample_rate, 8.0)
+    t = np.arange(noise.shape[-1]) / sample_rate
+    wobble_hz = centre_hz * (1.0 + 0.05 * np.sin(2.0 * np.pi * 0.5 * t))
+    assert stationarity_db(_with_tone(noise, sample_rate, wobble_hz, 10.0), sample_rate) < DEFAULT_STATIONARITY_THRESHOLD_DB / 2
