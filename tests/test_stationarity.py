@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 
 from datagen import synthetic as syn
-from datagen.stationarity import DEFAULT_STATIONARITY_THRESHOLD_DB, MIN_DURATION_S, stationarity_db
+from datagen.stationarity import (
+    DEFAULT_STATIONARITY_THRESHOLD_DB,
+    MIN_DURATION_S,
+    stationarity_db,
+)
 
 RATES = [16000, 44100, 48000]
 
