@@ -31,7 +31,7 @@ excess of what a perfectly stationary Gaussian noise would show:
    of the larger, clamped at 0. Both are robust to a few quiet bands with a life of their own (one
    faint intermittent tone, a rumbling band); the weighted one also catches a dominant component
    that moves while the broadband floor stays put: an aircraft flyby's Doppler whine sweeping
-   1-3.5 kHz, 25 dB above the rest, fluctuates in only 4 of 15 bands and read 2.4 dB on the plain
+   1-3.5 kHz, 25 dB above the rest, fluctuates in only 4 of 12 bands and read 2.4 dB on the plain
    median alone (admitted), 14.9 dB weighted.
 
 So stationary Gaussian noise of any colour scores 0 (+-0.3 dB for 1 s, less when longer) at any
