@@ -25,16 +25,18 @@ excess of what a perfectly stationary Gaussian noise would show:
    MIN_BINS_PER_BAND bins wide because this approximation overstates the variance of very narrow
    bands. Stationary tones fluctuate less than Gaussian noise (negative excess): they read as
    stationary too.
-5. Bands more than BAND_RANGE_DB (50 dB) below the loudest are ignored. Over the other bands, two
-   medians of the excess variance: the plain median (is the fluctuation widespread?) and the
-   power-weighted median (does half of the noise energy fluctuate?). The score is the square root
-   of the larger, clamped at 0. Both are robust to a few quiet bands with a life of their own (one
-   faint intermittent tone, a rumbling band); the weighted one also catches a dominant component
-   that moves while the broadband floor stays put: an aircraft flyby's Doppler whine sweeping
-   1-3.5 kHz, 25 dB above the rest, fluctuates in only 4 of 12 bands and read 2.4 dB on the plain
-   median alone (admitted), 14.9 dB weighted.
+5. Bands more than BAND_RANGE_DB (50 dB) below the loudest are ignored. Two medians of the excess
+   variance: the plain median over the bands (is the fluctuation widespread?) and the power-weighted
+   median over runs of ENERGY_SPAN_BANDS (3) adjacent bands, an octave, each run's frame power summed
+   and its estimator variance computed as in step 4 (does half of the noise energy fluctuate?). The
+   score is the square root of the larger, clamped at 0. Both are robust to a few quiet bands with a
+   life of their own (one faint intermittent tone, a rumbling band); the weighted one also catches a
+   dominant component that moves while the broadband floor stays put: an aircraft flyby's Doppler
+   whine sweeping 1-3.5 kHz, 25 dB above the rest, fluctuates in 4 of its 12 bands and read 2.4 dB
+   on the plain median alone (admitted), 13.9 dB now. The runs are an octave wide so that a whine
+   wobbling +-5 % across a band edge does not read as a level swing (7-11 dB on single bands, 0 on runs).
 
-So stationary Gaussian noise of any colour scores 0 (+-0.3 dB for 1 s, less when longer) at any
+So stationary Gaussian noise of any colour scores 0 (up to ~0.7 dB for 1-2 s, ~0.5 dB at 4 s) at any
 sample rate, and a level modulation reads directly: a sinusoidal level modulation of +-a dB
 scores a / sqrt(2) at any rate from 1/duration up to ~10 Hz (slightly less above, the frames
 average it).
