@@ -27,6 +27,7 @@ from training.config import ConfigError, load_config, parse_config
 from training.controller import Controller, Denoiser
 from training.data import (EpochSampler, EvalSet, ExampleIndex, TrainDataset, drifting_tone, fluctuate, lowpass, profile_target_db,
                            profile_target_np)
+from training.ema import WeightAverage
 from training.losses import MultiResolutionSTFTLoss, harm_loss, profile_loss, si_sdr
 from training.masknet import MaskNet
 from training.train import TrainingError, checkpoint_paths, compare_results, train
@@ -302,8 +303,9 @@ def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
     assert "reproduced" in capsys.readouterr().out
 
 
-def test_resume_continues_and_matches_an_uninterrupted_run(tiny_build, tmp_path):
-    config = tiny_train_config(tiny_build, stage1={"epochs": 2}, stage2={"epochs": 2})
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_continues_and_matches_an_uninterrupted_run(tiny_build, tmp_path, ema_decay):
+    config = tiny_train_config(tiny_build, stage1={"epochs": 2}, stage2={"epochs": 2, "ema_decay": ema_decay})
     reference = train(config, tmp_path / "ref", log=quiet)
 
     class Interrupt(Exception):
@@ -321,7 +323,12 @@ def test_resume_continues_and_matches_an_uninterrupted_run(tiny_build, tmp_path)
         train(config, run, hooks=stop_at("stage1", 1), log=quiet)
     with pytest.raises(Interrupt):  # mid stage 2
         train(config, run, hooks=stop_at("stage2", 0), log=quiet)
-    assert load_checkpoint(checkpoint_paths(run)["stage2"])["epoch"] == 0
+    interrupted = load_checkpoint(checkpoint_paths(run)["stage2"])
+    assert interrupted["epoch"] == 0
+    if ema_decay:  # the checkpoint ships the average and keeps the optimizer's raw weights to resume from
+        shipped, raw = interrupted["state_dict"], interrupted["extra"]["raw_state_dict"]
+        assert shipped.keys() == raw.keys()
+        assert not all(torch.equal(shipped[k], raw[k]) for k in shipped)
     messages = []
     resumed = train(config, run, log=messages.append)
     assert any("[stage1] already complete" in m for m in messages)
@@ -335,6 +342,25 @@ def test_resume_continues_and_matches_an_uninterrupted_run(tiny_build, tmp_path)
     other = tiny_train_config(tiny_build, stage1={"epochs": 2}, stage2={"epochs": 2, "lr": 5e-4})
     with pytest.raises(TrainingError, match="stage2.lr"):
         train(other, run, log=quiet)
+
+
+def test_weight_average_tracks_the_weights_and_restores_the_raw_ones():
+    module = torch.nn.Linear(3, 2)
+    start = {k: v.clone() for k, v in module.state_dict().items()}
+    average = WeightAverage(module, decay=0.75)
+    assert [average.decay_at(t) for t in (0, 1, 40)] == [0.1, 2 / 11, 0.75]  # warm-up, then the set decay
+    with torch.no_grad():
+        for t in range(3):  # the weights move by +1, +1, +1; the average by 1 - decay_at(t) of the remaining gap
+            for p in module.parameters():
+                p.add_(1.0)
+            average.update(40 + t)
+    expected = sum(0.25 * 0.75 ** (3 - k) * k for k in (1, 2, 3))  # offset of the average from the start
+    assert torch.allclose(average.state_dict()["weight"], start["weight"] + expected)
+    with average.applied():
+        assert torch.allclose(module.weight, start["weight"] + expected)
+    assert torch.allclose(module.weight, start["weight"] + 3.0)  # raw weights back after the block
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(module, decay=1.0)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_build, tmp_path):

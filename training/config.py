@@ -117,6 +117,7 @@ class Stage2Config:
     weight_profile: float = 0.05  # per dB of profile L1: keeps the profile control interpretable
     weight_controls: float = 0.0  # pull of the scalar controls towards their defaults
     grad_clip: float = 1.0
+    ema_decay: float = 0.0  # > 0: validate, select and ship an exponential moving average of the weights
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class MaskNetConfig:
     hidden: int = 256  # conv channels = GRU units per direction (2.1 M parameters at 256)
     gru_layers: int = 1
     grad_clip: float = 1.0
+    ema_decay: float = 0.0  # as stage2.ema_decay
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,9 @@ def validate(config: TrainConfig, where: str) -> TrainConfig:
         require(getattr(config.stage1, name) >= 0, where, f"stage1.{name}", "must be >= 0")
     for name in ("weight_mrstft", "weight_sisdr", "weight_harm", "weight_profile", "weight_controls"):
         require(getattr(config.stage2, name) >= 0, where, f"stage2.{name}", "must be >= 0")
+    for name in ("stage2", "masknet"):
+        require(0.0 <= getattr(config, name).ema_decay < 1.0, where, f"{name}.ema_decay",
+                 "must be in [0, 1) (0: off; 0.99-0.999 averages over ~100-1000 steps)")
     require(config.stage2.weight_mrstft + config.stage2.weight_sisdr > 0, where, "stage2.weight_mrstft",
              "or stage2.weight_sisdr must be > 0")
     require(config.masknet.hidden >= 8 and config.masknet.gru_layers >= 1, where, "masknet.hidden", "must be >= 8 with gru_layers >= 1")

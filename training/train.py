@@ -40,6 +40,7 @@ CPU with the same number of torch threads, the same config gives bit-identical m
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -61,6 +62,7 @@ from .checkpoint import is_finite_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
 from .controller import Controller, Denoiser
 from .data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, make_loader
+from .ema import WeightAverage
 from .losses import MultiResolutionSTFTLoss, control_regularizer, harm_loss, profile_loss, si_sdr
 from .masknet import MaskNet
 
@@ -317,6 +319,7 @@ class _Stage:
     grad_clip: float
     path: Path
     on_epoch: Callable[[int, dict, dict], None] | None = None  # (epoch, metrics, extra) after the checkpoint
+    ema_decay: float = 0.0  # > 0: validate, select and save an EMA of the weights (training/ema.py)
 
 
 def _lr_at(stage: _Stage, step: int, steps_per_epoch: int) -> float:
@@ -330,15 +333,19 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
     """Train (or resume, or skip if done) one stage; returns its last valid metrics (+ status)."""
     optimizer = torch.optim.AdamW(stage.module.parameters(), lr=stage.lr, weight_decay=0.0)
     start_epoch, step, elapsed = 0, 0, 0.0
+    average = None
     if stage.path.exists():
         ckpt = load_checkpoint(stage.path, map_location=device)
-        stage.module.load_state_dict(ckpt["state_dict"])
+        stage.module.load_state_dict(ckpt["state_dict"])  # with an EMA: the average, the stage's result
         run.sync_metrics(stage.name, ckpt["epoch"], ckpt["extra"].get("log_entry"))
         elapsed_by_stage[stage.name] = float(ckpt["extra"].get("elapsed_s", 0.0))
         if ckpt["extra"].get("complete"):
             run.log(f"[{stage.name}] already complete (epoch {ckpt['epoch'] + 1}/{stage.epochs}); skipping")
             return {**ckpt["metrics"], "epochs_done": ckpt["epoch"] + 1,
                     "time_limited": bool(ckpt["extra"].get("time_limited"))}
+        if stage.ema_decay > 0:
+            average = WeightAverage(stage.module, stage.ema_decay)
+            stage.module.load_state_dict(ckpt["extra"]["raw_state_dict"])
         optimizer.load_state_dict(ckpt["optimizer_state"])
         start_epoch, step, elapsed = ckpt["epoch"] + 1, ckpt["step"], float(ckpt["extra"].get("elapsed_s", 0.0))
         run.log(f"[{stage.name}] resuming after epoch {ckpt['epoch'] + 1}/{stage.epochs} (step {step})")
@@ -346,6 +353,8 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
     else:
         run.sync_metrics(stage.name, -1, None)
         last_metrics = {}
+        if stage.ema_decay > 0:
+            average = WeightAverage(stage.module, stage.ema_decay)
     if stage.epochs == 0:
         run.log(f"[{stage.name}] 0 epochs: skipped")
         return {"epochs_done": 0, "time_limited": False}
@@ -376,6 +385,8 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
             if not bool(torch.isfinite(norm)):
                 _stop(run, stage, epoch, i, f"non-finite gradient norm ({float(norm)})")
             optimizer.step()
+            if average is not None:
+                average.update(step)
             step += 1
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for name, value in parts.items():
@@ -383,7 +394,8 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
         if not is_finite_state(stage.module.state_dict()):
             _stop(run, stage, epoch, steps_per_epoch - 1, "non-finite weights after the epoch")
         train_metrics = {k: v / steps_per_epoch for k, v in sums.items()}
-        metrics = stage.evaluate()
+        with _averaged(average):
+            metrics = stage.evaluate()
         epoch_time = time.perf_counter() - began
         elapsed += epoch_time
         elapsed_by_stage[stage.name] = elapsed
@@ -393,10 +405,13 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
                  "train": train_metrics, "valid": metrics, "epoch_time_s": epoch_time, "elapsed_s": elapsed}
         extra = {"complete": complete, "time_limited": out_of_time, "elapsed_s": elapsed, "log_entry": entry,
                  "config_hash": run.config.result_hash(), "planned_epochs": stage.epochs}
+        if average is not None:
+            extra["raw_state_dict"] = stage.module.state_dict()
         if stage.on_epoch is not None:
-            stage.on_epoch(epoch, metrics, extra)
+            with _averaged(average):
+                stage.on_epoch(epoch, metrics, extra)
         save_checkpoint(stage.path, kind=stage.kind, model_config=stage.model_config, layout=loader.dataset.layout,
-                        state_dict=stage.module.state_dict(), optimizer_state=optimizer.state_dict(), stage=stage.name,
+                        state_dict=(average or stage.module).state_dict(), optimizer_state=optimizer.state_dict(), stage=stage.name,
                         epoch=epoch, step=step, metrics=metrics, extra=extra)
         run.append_metrics(entry)
         run.log(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs} loss {train_metrics['loss']:.4f} | valid {_brief(metrics)} "
@@ -410,7 +425,14 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
                     "stopping this stage early (results now depend on the machine's speed; raise max_minutes or lower epochs)")
             run.append_metrics({"event": "time_limit", "stage": stage.name, "epoch": epoch, "elapsed_s": elapsed})
             break
+    if average is not None:  # the module leaves the stage holding its result, as a resumed run's skip path loads it
+        stage.module.load_state_dict(average.state_dict())
     return {**last_metrics, "epochs_done": epoch + 1, "time_limited": time_limited}
+
+
+def _averaged(average: WeightAverage | None):
+    """Context in which the stage's module holds its averaged weights (a no-op without an EMA)."""
+    return average.applied() if average is not None else contextlib.nullcontext()
 
 
 def _stop(run: _Run, stage: _Stage, epoch: int, step_in_epoch: int, what: str):
@@ -537,7 +559,7 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
         t0 = time.perf_counter()
         results["stage2"] = _run_stage(run, _Stage("stage2", "controller", controller, model_config, stage2_step,
                                                    evaluate_controller, s2.epochs, s2.max_minutes, s2.lr, s2.grad_clip,
-                                                   paths["stage2"], on_epoch=on_stage2_epoch),
+                                                   paths["stage2"], on_epoch=on_stage2_epoch, ema_decay=s2.ema_decay),
                                        loader, sampler, device, hooks, elapsed)
         stage_times["stage2"] = time.perf_counter() - t0
     best = load_checkpoint(paths["best"])
@@ -556,7 +578,7 @@ def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
         t0 = time.perf_counter()
         results["masknet"] = _run_stage(run, _Stage("masknet", "masknet", masknet, dict(masknet.config), masknet_step,
                                                     lambda: evaluate_model(masknet, valid, device), m.epochs, m.max_minutes,
-                                                    m.lr, m.grad_clip, paths["masknet"]),
+                                                    m.lr, m.grad_clip, paths["masknet"], ema_decay=m.ema_decay),
                                         loader, sampler, device, hooks, elapsed)
         stage_times["masknet"] = time.perf_counter() - t0
 
