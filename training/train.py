@@ -406,7 +406,8 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
         extra = {"complete": complete, "time_limited": out_of_time, "elapsed_s": elapsed, "log_entry": entry,
                  "config_hash": run.config.result_hash(), "planned_epochs": stage.epochs}
         if average is not None:
-            extra["raw_state_dict"] = stage.module.state_dict()
+            # copies, not views: on_epoch below swaps the averaged weights into the same tensors
+            extra["raw_state_dict"] = {k: v.detach().clone() for k, v in stage.module.state_dict().items()}
         if stage.on_epoch is not None:
             with _averaged(average):
                 stage.on_epoch(epoch, metrics, extra)
