@@ -343,7 +343,7 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
             run.log(f"[{stage.name}] already complete (epoch {ckpt['epoch'] + 1}/{stage.epochs}); skipping")
             return {**ckpt["metrics"], "epochs_done": ckpt["epoch"] + 1,
                     "time_limited": bool(ckpt["extra"].get("time_limited"))}
-        if stage.ema_decay > 0:
+        if stage.ema_decay > 0:  # the average starts from the loaded state_dict; the optimizer resumes the raw weights
             average = WeightAverage(stage.module, stage.ema_decay)
             stage.module.load_state_dict(ckpt["extra"]["raw_state_dict"])
         optimizer.load_state_dict(ckpt["optimizer_state"])
