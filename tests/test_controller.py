@@ -60,7 +60,8 @@ def test_outputs_within_the_table(channels, samples):
     controller = Controller(LAYOUT)
     audio = torch.randn(2, channels, samples) * 0.05
     controls, normalized = controller(audio, return_normalized=True)
-    assert set(controls) == set(dsp.CONTROL_NAMES) == set(normalized)
+    assert set(controls) - {dsp.NOISE_SHAPE_KEY} == set(dsp.CONTROL_NAMES) == set(normalized)
+    assert controls[dsp.NOISE_SHAPE_KEY].shape == (2, LAYOUT.n_bins)
     for spec in dsp.CONTROL_SPECS:
         width = LAYOUT.n_bands if spec.per_band else 1
         value, u = controls[spec.name], normalized[spec.name]
@@ -181,7 +182,7 @@ def test_per_band_path_reads_each_band_and_its_neighbours_only():
     z = torch.randn(1, controller.config["mlp"])
     moved = rel.clone()
     moved[0, 20] += 1.0  # one band's level distribution shifts by 10 dB
-    change = (controller._band_correction(moved, spectral, z) - controller._band_correction(rel, spectral, z)).abs()[0]
+    change = (controller._band_correction(moved, spectral, z) - controller._band_correction(rel, spectral, z)).abs()[0, 0]
     assert change[20] > 0
     # two kernel-3 convolutions over bands: bands more than two away do not see band 20
     assert torch.all(change[:18] == 0) and torch.all(change[23:] == 0)

@@ -118,10 +118,28 @@ def test_overrides_change_the_output(tmp_path, checkpoints, capsys):
     assert denoise_files([str(src)], str(tmp_path / "js.wav"), checkpoints["controller"], noise_profile=str(profile),
                          progress=False) == 0
     assert "noise profile (set): mean -20.0 dB" in capsys.readouterr().out
-    # invalid override: exit status 2, nothing written
-    assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"],
-                         overrides={"knee_db": 0.0}, progress=False) == 2
-    assert not (tmp_path / "bad.wav").exists()
+    # the per-band tonal detail, set for every band: the threshold follows the blind per-bin floor inside
+    # bands, so a steady whine is gated; on white noise alone the floor's in-band shape is within the deadband
+    assert denoise_files([str(src)], str(tmp_path / "tonal.wav"), checkpoints["controller"],
+                         overrides={"tonal_detail": 1.0}, progress=False) == 0
+    assert "tonal detail (set): mean 1.00, max 1.00" in capsys.readouterr().out
+    assert np.abs(read(tmp_path / "tonal.wav")[0] - p).max() < 0.02
+    t = np.arange(len(audio)) / 48000
+    whine = np.exp(2j * np.pi * np.outer(t, (3460.0, 5190.0)))  # (frames, 2) analysis tones
+    whiny = tmp_path / "whiny.wav"
+    sf.write(str(whiny), audio + 0.02 * np.sin(2 * np.pi * np.outer(t, (3460.0, 5190.0))).sum(1, keepdims=True).astype(np.float32),
+             48000, subtype="FLOAT")
+    residual = {}
+    for detail in (0.0, 1.0):
+        assert denoise_files([str(whiny)], str(tmp_path / f"whiny{detail:g}.wav"), checkpoints["controller"],
+                             overrides={"tonal_detail": detail, "freq_smooth_hz": 0.0}, progress=False) == 0
+        residual[detail] = np.abs((read(tmp_path / f"whiny{detail:g}.wav")[0][:, :1] * whine).sum(0))
+    assert np.all(residual[1.0] < 0.9 * residual[0.0])  # less of the whine left
+    # invalid overrides: exit status 2, nothing written
+    for bad in ({"knee_db": 0.0}, {"tonal_detail": -0.5}):
+        assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"],
+                             overrides=bad, progress=False) == 2
+        assert not (tmp_path / "bad.wav").exists()
 
 
 def test_long_file_streams(tmp_path, checkpoints):

@@ -10,6 +10,7 @@ from scipy.signal import lfilter
 
 from manifests.bands import band_profile_db, erb_layout, power_spectrogram
 from training import dsp
+from training.losses import si_sdr
 
 torch.set_num_threads(1)
 
@@ -55,7 +56,7 @@ def power_db(x: torch.Tensor) -> float:
 def test_control_table_is_consistent():
     assert [s.name for s in dsp.CONTROL_SPECS][0] == "noise_profile_db"
     assert set(dsp.CONTROL_NAMES) == {"noise_profile_db", "threshold_db", "reduction_db", "knee_db", "attack_ms",
-                                      "release_ms", "freq_smooth_hz"}
+                                      "release_ms", "freq_smooth_hz", "tonal_detail"}
     for spec in dsp.CONTROL_SPECS:
         assert spec.unit and spec.description
         assert spec.min < spec.max and spec.min <= spec.default <= spec.max
@@ -202,7 +203,11 @@ def test_gradients_reach_every_control():
     mid["noise_profile_db"] = dsp.SPECS["noise_profile_db"].to_normalized(profile_of(noise[0].numpy()) + 3.0)
     mid["noise_profile_db"].requires_grad_(True)
     mid["freq_smooth_hz"] = torch.full((1, 1), 0.4, requires_grad=True)
-    y = dsp.spectral_gate_normalized(clean + noise, mid, LAYOUT)
+    mid["tonal_detail"] = torch.full((1, LAYOUT.n_bands), 0.5, requires_grad=True)
+    controls = dsp.denormalize_controls(mid)
+    controls[dsp.NOISE_SHAPE_KEY] = dsp.in_band_shape_db(
+        dsp.blind_noise_bins_db(dsp.power_density(dsp.stft(clean + noise, LAYOUT), LAYOUT)), LAYOUT)
+    y = dsp.spectral_gate(clean + noise, controls, LAYOUT)
     loss = (y - clean).square().mean()
     loss.backward()
     for name, u in mid.items():
@@ -297,3 +302,46 @@ def test_macs_estimate():
     macs = dsp.dsp_macs_per_second(LAYOUT, channels=2)
     assert macs["total"] == pytest.approx(macs["stft"] + macs["gate"] + macs["istft"])
     assert 1e6 < macs["total"] < 1e9
+
+
+def test_in_band_shape_is_zero_for_a_flat_floor_and_marks_a_tone():
+    flat = torch.full((1, LAYOUT.n_bins), -60.0)
+    assert dsp.in_band_shape_db(flat, LAYOUT).abs().max() < 1e-4
+    band = int(np.argmax(np.diff(LAYOUT.band_edges_bin) >= 8))  # a band of several bins
+    lo, hi = int(LAYOUT.band_edges_bin[band]), int(LAYOUT.band_edges_bin[band + 1])
+    peaked = flat.clone()
+    peaked[0, lo + 3] = -30.0
+    shape = dsp.in_band_shape_db(peaked, LAYOUT)[0]
+    assert shape[lo + 3] > 5.0  # the tone's bin stands above its band's level (10 log10 of the band's bins)
+    assert torch.all(shape[lo:hi][torch.arange(lo, hi) != lo + 3] < -3.0)  # the rest of the band below it
+    # the blind floor of white noise ripples around its band levels; the deadband of `floor_shape_db` removes that
+    power = dsp.power_density(dsp.stft(0.05 * torch.randn(1, 1, 4 * SR, generator=torch.Generator().manual_seed(0)),
+                                       LAYOUT), LAYOUT)
+    floor = dsp.blind_noise_bins_db(power, 0.1, 2)
+    assert (dsp.in_band_shape_db(floor, LAYOUT).abs() > 0.1).float().mean() > 0.8
+    assert (dsp.floor_shape_db(floor, LAYOUT, -(-power.shape[-1] // 2)) == 0).float().mean() > 0.9
+
+
+def test_tonal_detail_removes_a_whine_that_a_band_profile_misses():
+    """Whine partials (in bands many bins wide) + harmonic bursts: with the oracle band profile, the band's
+    mean level sits far below the partials' bins, so they pass as signal; following the blind per-bin
+    floor inside each band (tonal_detail 1) gates them. Without the floor in the controls the control
+    has no effect."""
+    t = np.arange(3 * SR) / SR
+    whine = sum(0.03 * np.sin(2 * np.pi * f * t + i) for i, f in enumerate((1730.0, 3460.0, 5190.0, 6920.0)))
+    whine = (whine + 0.0005 * np.random.default_rng(3).standard_normal(t.size)).astype(np.float32)
+    clean = torch.from_numpy(harmonic_bursts(1, 3 * SR, seed=4, duty=0.5))[None]
+    noisy = clean + torch.from_numpy(whine)[None, None]
+    power = dsp.power_density(dsp.stft(noisy, LAYOUT), LAYOUT)
+    shape = dsp.floor_shape_db(dsp.blind_noise_bins_db(power), LAYOUT, power.shape[-1])
+    controls = dsp.make_controls(1, LAYOUT, noise_profile_db=profile_of(whine[None]), reduction_db=30.0)
+
+    def sdr(detail: float, with_floor: bool = True) -> float:
+        c = {**controls, "tonal_detail": torch.full((1, LAYOUT.n_bands), detail)}
+        if with_floor:
+            c[dsp.NOISE_SHAPE_KEY] = shape
+        return float(si_sdr(dsp.spectral_gate(noisy, c, LAYOUT), clean))
+
+    assert sdr(0.0) < 5.0  # measured 1.2 dB (input -0.6 dB)
+    assert sdr(1.0) > sdr(0.0) + 10.0  # measured 21.4 dB
+    assert sdr(1.0, with_floor=False) == sdr(0.0)

@@ -1,6 +1,6 @@
 """Neural controller: predicts the spectral gate's controls (per clip) from the noisy audio.
 
-Architecture (206 k parameters with the defaults; all analysis in torch, on the input's device).
+Architecture (218 k parameters with the defaults; all analysis in torch, on the input's device).
 Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mono audio
 (`estimate_macs_per_second`), of which 8 are the STFT, gate and inverse STFT.
 
@@ -28,8 +28,15 @@ Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mon
      learns only the correction (e.g. the upward bias of the quantile when signal is present in
      most frames, as in dense music). This trains much faster and generalises better to real
      noise than regressing absolute levels.
+   - tonal detail (per band): ``u = sigmoid(z)`` from a clip-level head plus the per-band path's second
+     output, initialised near 0 (`_DETAIL_INIT`). The gate adds this share of the blind per-bin floor's
+     shape inside each band to its threshold (`dsp.in_band_shape_db`), so it can follow hum, whine and
+     engine harmonics bin by bin where the noise is tonal and keep the smooth band profile where the
+     floor's in-band ripple is only estimation noise or sustained partials of the music.
    - scalars: ``u = sigmoid(z)``, the bias initialised at each control's default, so an untrained
      controller outputs the table's defaults.
+   The controls also carry that floor's in-band shape with its deadband (`dsp.NOISE_SHAPE_KEY`, as
+   `dsp.floor_shape_db`, (batch, n_bins) dB, no gradient) for the gate: an analysis product, not a control.
 
 Checkpoints: save `controller.config` and `controller.layout.to_dict()` with the state dict and
 rebuild with ``Controller(BandLayout.from_dict(layout), **config)``.
@@ -59,6 +66,8 @@ BAND_QUANTILES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 _BAND_CONTEXT = 16  # clip-level context channels given to the per-band path
 _BAND_EMBEDDING = 8  # learned per-band embedding channels of the per-band path
 _BAND_SPECTRAL = 3  # within-band spectral-shape features of the per-band path (see `_spectral_features`)
+_DETAIL = dsp.SPECS["tonal_detail"]
+_DETAIL_INIT = 0.02  # the untrained tonal-detail head's output (its default, 0, is out of a sigmoid's reach)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
@@ -102,7 +111,8 @@ class Controller(nn.Module):
     """Noisy audio (batch, channels, samples) at `layout.sample_rate` -> controls of the spectral gate.
 
     forward(audio, spec=None, return_normalized=False, power=None) returns a dict name -> tensor in
-    units ((batch, 1) scalars, (batch, n_bands) `noise_profile_db`), and with `return_normalized`
+    units ((batch, 1) scalars, (batch, n_bands) `noise_profile_db` and `tonal_detail`, plus the in-band shape
+    of the blind per-bin floor under `dsp.NOISE_SHAPE_KEY`), and with `return_normalized`
     also the (0, 1) values before the mapping. `spec` is `dsp.stft(audio, layout)` and `power` its
     `dsp.power_density` if already computed (the whole signal is then analysed, whatever its length).
     `prior_profile_db(...)` exposes the blind prior the profile head refines.
@@ -154,15 +164,17 @@ class Controller(nn.Module):
                 nn.Conv1d(len(BAND_QUANTILES) + _BAND_SPECTRAL + _BAND_CONTEXT + _BAND_EMBEDDING, band_hidden, 3,
                           padding=1), nn.GELU(),
                 nn.Conv1d(band_hidden, band_hidden, 3, padding=1), nn.GELU(),
-                nn.Conv1d(band_hidden, 1, 1))
+                nn.Conv1d(band_hidden, 2, 1))  # profile correction, tonal-detail logit
+        self.detail_head = nn.Linear(mlp, n_bands)
         self.scalar_names = dsp.SCALAR_CONTROL_NAMES
         self.scalar_head = nn.Linear(mlp, len(self.scalar_names))
         with torch.no_grad():
-            for head in (self.profile_head, self.scalar_head) + ((self.band_net[-1],) if self.band_hidden > 0 else ()):
+            for head in (self.profile_head, self.detail_head, self.scalar_head) + ((self.band_net[-1],) if self.band_hidden > 0 else ()):
                 head.weight.mul_(0.01)
                 head.bias.zero_()
             defaults = torch.tensor([dsp.SPECS[n].default_normalized for n in self.scalar_names])
             self.scalar_head.bias.copy_(torch.logit(defaults))
+            self.detail_head.bias.fill_(math.log(_DETAIL_INIT / (1.0 - _DETAIL_INIT)))
 
     # -- analysis -------------------------------------------------------------------------------
 
@@ -224,7 +236,7 @@ class Controller(nn.Module):
     def _band_correction(self, rel: Tensor, spectral: Tensor, z: Tensor) -> Tensor:
         """Per-band path: each band's level distribution over time (BAND_QUANTILES of `rel`) and its spectral
         shape (`_spectral_features`), with the clip context and a band embedding, through convolutions over
-        neighbouring bands -> (B, n_bands) logits.
+        neighbouring bands -> (B, 2, n_bands) logits: the profile correction and the tonal detail.
 
         The weights are shared by all bands, so how far a band's noise sits from its quiet frames is read
         from that band's own statistics (a narrow cluster near the prior: noise; a wide spread: signal
@@ -234,7 +246,7 @@ class Controller(nn.Module):
         stats = torch.quantile(rel, self.band_quantiles, dim=-1).permute(1, 0, 2)  # (B, K, n_bands)
         context = self.band_context(z).unsqueeze(-1).expand(-1, -1, rel.shape[1])
         embedding = self.band_embedding.expand(rel.shape[0], -1, -1)
-        return self.band_net(torch.cat([stats, spectral, context, embedding], dim=1)).squeeze(1)
+        return self.band_net(torch.cat([stats, spectral, context, embedding], dim=1))
 
     # -- forward --------------------------------------------------------------------------------
 
@@ -258,15 +270,19 @@ class Controller(nn.Module):
         z = self.trunk(torch.cat([mean, attention, softmin, prior_feature], dim=-1))
 
         prior_u = ((prior_db - _PROFILE.min) / (_PROFILE.max - _PROFILE.min)).clamp(_PRIOR_EPS, 1.0 - _PRIOR_EPS)
-        correction = self.profile_head(z)
+        correction, detail = self.profile_head(z), self.detail_head(z)
         if self.band_hidden > 0:
             spectral = self._spectral_features(power, prior_bins_db, prior_db)
-            correction = correction + self._band_correction(rel, spectral, z)
-        normalized = {_PROFILE.name: torch.sigmoid(torch.logit(prior_u) + correction)}
+            band = self._band_correction(rel, spectral, z)
+            correction, detail = correction + band[:, 0], detail + band[:, 1]
+        normalized = {_PROFILE.name: torch.sigmoid(torch.logit(prior_u) + correction),
+                      _DETAIL.name: torch.sigmoid(detail)}
         scalars = torch.sigmoid(self.scalar_head(z))
         for i, name in enumerate(self.scalar_names):
             normalized[name] = scalars[:, i:i + 1]
         controls = dsp.denormalize_controls(normalized)
+        frames_used = -(-power.shape[-1] // self.prior_frame_stride)
+        controls[dsp.NOISE_SHAPE_KEY] = dsp.floor_shape_db(prior_bins_db, self.layout, frames_used)
         return (controls, normalized) if return_normalized else controls
 
 

@@ -57,11 +57,12 @@ OVERRIDE_FLAGS = {
     "attack_ms": "--attack-ms",
     "release_ms": "--release-ms",
     "freq_smooth_hz": "--freq-smooth-hz",
+    "tonal_detail": "--tonal-detail",  # per band; the flag sets every band
 }
 _LOWER_BOUNDS = {"reduction_db": (0.0, True), "knee_db": (0.0, False), "attack_ms": (0.0, False),
-                 "release_ms": (0.0, False), "freq_smooth_hz": (0.0, True)}  # (bound, inclusive)
+                 "release_ms": (0.0, False), "freq_smooth_hz": (0.0, True), "tonal_detail": (0.0, True)}  # (bound, inclusive)
 _LABELS = {"reduction_db": "reduction", "threshold_db": "threshold", "knee_db": "knee", "attack_ms": "attack",
-           "release_ms": "release", "freq_smooth_hz": "freq smoothing"}
+           "release_ms": "release", "freq_smooth_hz": "freq smoothing", "tonal_detail": "tonal detail"}
 
 
 class DenoiseError(Exception):
@@ -185,10 +186,16 @@ def describe_controls(controls: Mapping[str, Tensor], layout: BandLayout, overri
         unit = dsp.SPECS[name].unit
         digits = 1 if unit == "dB" or (unit == "ms" and value < 9.95) else 0
         parts.append(f"{_LABELS.get(name, name)} {value:.{digits}f} {unit}" + (" (set)" if name in overridden else ""))
+    centres = layout.band_centers_hz
+    detail = controls.get("tonal_detail")
+    if detail is not None:
+        share = detail.reshape(-1).double().cpu().numpy()
+        top = int(np.argmax(share))
+        parts.append(f"tonal detail{' (set)' if 'tonal_detail' in overridden else ''}: mean {share.mean():.2f}, "
+                     f"max {share[top]:.2f} at {_hz(centres[top])}")
     profile = controls.get("noise_profile_db")
     if profile is not None:
         db = profile.reshape(-1).double().cpu().numpy()
-        centres = layout.band_centers_hz
         peak = int(np.argmax(db))
         picks = [int(np.argmin(np.abs(centres - f))) for f in (125.0, 1000.0, 8000.0) if f < layout.sample_rate / 2]
         level = 10.0 * np.log10(np.mean(10.0 ** (db / 10.0)))

@@ -21,7 +21,13 @@ Signal flow of `spectral_gate` (all steps differentiable w.r.t. the audio and ev
    ``gain_db = -reduction_db * sigmoid(-x / tau)`` with ``tau = knee_db / (2 ln 9)``, i.e. the gain
    goes from 10 % to 90 % of its dB range over ``knee_db`` around the threshold. Fully open gives
    0 dB, fully closed ``-reduction_db``; no hard step anywhere. ``noise_bins_db`` is the per-band
-   profile interpolated linearly (in dB) between band centres (constant beyond the outer centres).
+   profile interpolated linearly (in dB) between band centres (constant beyond the outer centres),
+   plus, when the controls carry the in-band shape of the blind per-bin noise floor (`NOISE_SHAPE_KEY`,
+   which the controller measures with `floor_shape_db`), ``tonal_detail`` (interpolated the same
+   way) times that shape: a band profile spreads a hum harmonic over its whole band, so the
+   harmonic's bin passes as signal while quieter signal bins beside it are gated; the per-bin shape
+   puts the threshold at the harmonic. On broadband noise the shape is estimation ripple (shrunk by a
+   deadband), hence a per-band share, 0 by default.
 4. Ballistics: an asymmetric one-pole smoother of the dB gain over frames, per bin,
    ``y[t] = a y[t-1] + (1 - a) x[t]`` with ``a = exp(-hop / (sample_rate * tau))``, using
    ``tau = attack_ms`` while the gain rises (the gate opens) and ``release_ms`` while it falls.
@@ -36,7 +42,7 @@ not bounded by 0 dB (white noise of variance 1 reads 0 dB, but a full-scale 50 H
 +25 dB in its bin); the manifest floors it at -120 dB.
 
 Controls follow the dasp-pytorch conventions: audio is (batch, channels, samples); each control is
-one tensor, (batch, 1) for scalars or (batch, n_bands) for the profile, in physical units. Neural
+one tensor, (batch, 1) for scalars or (batch, n_bands) for the profile and the tonal detail, in physical units. Neural
 networks produce values in (0, 1) which `denormalize_controls` maps to units with `CONTROL_SPECS`.
 
 `CONTROL_SPECS` (the single table of every control; "log" maps u in (0,1) geometrically):
@@ -51,6 +57,7 @@ knee_db             dB    1        24      8        linear  width of the soft kn
 attack_ms           ms    1        200     10       log     time constant of the gain rising (opening)
 release_ms          ms    10       1000    100      log     time constant of the gain falling (closing)
 freq_smooth_hz      Hz    0        250     40       linear  std of the Gaussian smoothing the detector in freq
+tonal_detail        share 0        1       0        linear  per band share of the per-bin floor's in-band shape
 ==================  ====  =======  ======  =======  ======  ===============================================
 """
 from __future__ import annotations
@@ -124,7 +131,16 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
                 "one-pole time constant of the gain falling (gate closing), per bin, over frames"),
     ControlSpec("freq_smooth_hz", "Hz", 0.0, 250.0, 40.0, "linear", False,
                 "standard deviation of the Gaussian smoothing the detector power over frequency"),
+    ControlSpec("tonal_detail", "share", 0.0, 1.0, 0.0, "linear", True,
+                "share of the blind per-bin noise floor's shape inside each band added to the threshold "
+                "(1: follows hum and whine harmonics bin by bin; 0: the smooth band profile)"),
 )
+# Not a control: the in-band shape (batch, n_bins) dB of the noise floor that `tonal_detail` scales
+# (`in_band_shape_db` of the controller's blind per-bin floor). Carried in the controls mapping; ignored if absent.
+NOISE_SHAPE_KEY = "noise_shape_bins_db"
+# spread (std, dB) of `in_band_shape_db` of `blind_noise_bins_db` on white noise, times sqrt(frames used):
+# measured 12.7-14.1 over 94-2,813 frames (2-60 s at 48 kHz, stride 2); sets the deadband of `floor_shape_db`
+QUANTILE_RIPPLE_DB = 13.5
 SPECS: dict[str, ControlSpec] = {spec.name: spec for spec in CONTROL_SPECS}
 CONTROL_NAMES: tuple[str, ...] = tuple(SPECS)
 SCALAR_CONTROL_NAMES: tuple[str, ...] = tuple(s.name for s in CONTROL_SPECS if not s.per_band)
@@ -290,6 +306,26 @@ def bins_to_bands_power(power: Tensor, layout: BandLayout) -> Tensor:
     """Mean of a power over each band's bins: (..., n_bins) -> (..., n_bands)."""
     matrix = torch.as_tensor(layout.band_matrix(), device=power.device, dtype=power.dtype)
     return power @ matrix.T
+
+
+def in_band_shape_db(bins_db: Tensor, layout: BandLayout, deadband_db: float = 0.0) -> Tensor:
+    """(batch, n_bins) dB -> its deviation from the interpolated profile of its band means (in power), dB,
+    shrunk towards 0 by `deadband_db` (soft threshold: deviations within it are taken as estimation ripple).
+
+    Zero for a spectrum that follows its interpolated band levels (a flat one, as white noise expects); a hum
+    harmonic gives a peak at its bin and dips elsewhere in its band. Scaled by `tonal_detail`, it shapes
+    the gate's threshold inside bands.
+    """
+    band_db = power_to_db(bins_to_bands_power(10.0 ** (bins_db / 10.0), layout))
+    shape = bins_db - profile_to_bins(band_db, layout)
+    return torch.sign(shape) * (shape.abs() - deadband_db).clamp_min(0.0) if deadband_db > 0 else shape
+
+
+def floor_shape_db(floor_bins_db: Tensor, layout: BandLayout, frames_used: int) -> Tensor:
+    """`in_band_shape_db` of a `blind_noise_bins_db` floor estimated over `frames_used` frames, with a deadband
+    of twice that estimate's ripple on white noise (`QUANTILE_RIPPLE_DB` / sqrt(frames_used)): a broadband
+    floor gives ~0, a tone's bin stands out. (batch, n_bins) dB."""
+    return in_band_shape_db(floor_bins_db, layout, 2.0 * QUANTILE_RIPPLE_DB / math.sqrt(max(1, frames_used)))
 
 
 def power_to_db(power: Tensor) -> Tensor:
@@ -492,7 +528,7 @@ class _GateParams:
 
 def _gate_params(controls: Mapping[str, Tensor], batch: int, units_per_item: int, layout: BandLayout,
                  interpolation: str, device, dtype) -> _GateParams:
-    unknown = set(controls) - set(SPECS)
+    unknown = set(controls) - set(SPECS) - {NOISE_SHAPE_KEY}
     if unknown:
         raise KeyError(f"unknown controls {sorted(unknown)}; known: {CONTROL_NAMES}")
     if "noise_profile_db" not in controls:
@@ -506,6 +542,11 @@ def _gate_params(controls: Mapping[str, Tensor], batch: int, units_per_item: int
             t = t.repeat_interleave(units_per_item, dim=0)
         full[s.name] = t
     threshold = profile_to_bins(full["noise_profile_db"], layout, interpolation) + full["threshold_db"]
+    if controls.get(NOISE_SHAPE_KEY) is not None:
+        shape = _as_batch(controls[NOISE_SHAPE_KEY], batch, layout.n_bins, device, dtype)
+        if units_per_item > 1:
+            shape = shape.repeat_interleave(units_per_item, dim=0)
+        threshold = threshold + profile_to_bins(full["tonal_detail"], layout, interpolation) * shape
     return _GateParams(threshold, full["reduction_db"], full["knee_db"], full["attack_ms"], full["release_ms"],
                        full["freq_smooth_hz"])
 

@@ -243,6 +243,8 @@ def evaluate_examples(rows: list[dict], root: str, layout: BandLayout, models: d
                     for control in dsp.SCALAR_CONTROL_NAMES:
                         value = controls.get(control)
                         rec[control] = float(value[i].reshape(-1)[0]) if value is not None else math.nan
+                    detail = controls.get("tonal_detail")
+                    rec["tonal_detail_mean"] = float(detail[i].mean()) if detail is not None else math.nan
                     results.append(rec)
                     eid = row["example_id"]
                     if eid in keep.example_ids:
