@@ -281,8 +281,7 @@ class Controller(nn.Module):
         for i, name in enumerate(self.scalar_names):
             normalized[name] = scalars[:, i:i + 1]
         controls = dsp.denormalize_controls(normalized)
-        frames_used = -(-power.shape[-1] // self.prior_frame_stride)
-        controls[dsp.NOISE_SHAPE_KEY] = dsp.floor_shape_db(prior_bins_db, self.layout, frames_used)
+        controls[dsp.NOISE_SHAPE_KEY] = dsp.floor_shape_db(prior_bins_db, self.layout, power.shape[-1], self.prior_frame_stride)
         return (controls, normalized) if return_normalized else controls
 
 

@@ -321,11 +321,12 @@ def in_band_shape_db(bins_db: Tensor, layout: BandLayout, deadband_db: float = 0
     return torch.sign(shape) * (shape.abs() - deadband_db).clamp_min(0.0) if deadband_db > 0 else shape
 
 
-def floor_shape_db(floor_bins_db: Tensor, layout: BandLayout, frames_used: int) -> Tensor:
-    """`in_band_shape_db` of a `blind_noise_bins_db` floor estimated over `frames_used` frames, with a deadband
-    of twice that estimate's ripple on white noise (`QUANTILE_RIPPLE_DB` / sqrt(frames_used)): a broadband
-    floor gives ~0, a tone's bin stands out. (batch, n_bins) dB."""
-    return in_band_shape_db(floor_bins_db, layout, 2.0 * QUANTILE_RIPPLE_DB / math.sqrt(max(1, frames_used)))
+def floor_shape_db(floor_bins_db: Tensor, layout: BandLayout, frames: int, frame_stride: int = 1) -> Tensor:
+    """`in_band_shape_db` of a `blind_noise_bins_db(power, q, frame_stride)` floor of a power with `frames` frames,
+    with a deadband of twice that estimate's ripple on white noise (`QUANTILE_RIPPLE_DB` / sqrt(frames used)):
+    a broadband floor gives ~0, a tone's bin stands out. (batch, n_bins) dB."""
+    frames_used = len(range(0, max(1, frames), max(1, frame_stride)))  # as power[..., ::frame_stride]
+    return in_band_shape_db(floor_bins_db, layout, 2.0 * QUANTILE_RIPPLE_DB / math.sqrt(frames_used))
 
 
 def power_to_db(power: Tensor) -> Tensor:
