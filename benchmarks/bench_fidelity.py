@@ -13,8 +13,8 @@
    stationary mode on the same mixtures, given a 2 s clip of the same noise recording taken outside
    the mixed excerpt (at the same gain), as a user would select a noise-only region.
 4. Runs the trained controller once more with that same 2 s clip (`controller+clip`): the profile
-   is measured from the clip (as `training denoise --noise-profile CLIP` does), the other controls
-   are predicted from the noisy input. This is the like-for-like comparison with noisereduce, which
+   and its per-bin shape inside bands are measured from the clip, with tonal detail 1 (as `training
+   denoise --noise-profile CLIP` does), the other controls are predicted from the noisy input. This is the like-for-like comparison with noisereduce, which
    is given the clip; `controller` is blind.
 5. Prints per source type x SNR the mean SI-SDR improvement of each method, the share of mixtures
    each made worse, and the checks of the issue (within 1 dB of the oracle-profile DSP, >= 2 dB
@@ -40,7 +40,7 @@ from manifests.io import open_example, read_manifest
 from training import dsp
 from training.config import load_config as load_train_config
 from training.config import with_overrides
-from training.denoise import noise_profile_of
+from training.denoise import measure_noise, with_controls
 from training.evaluate import evaluate, find_checkpoint, load_model
 from training.metrics import si_sdr
 from training.train import train
@@ -108,14 +108,14 @@ def noisereduce_results(build_dir: Path, split: str) -> list[dict]:
 
 @torch.no_grad()
 def controller_clip_results(build_dir: Path, run_dir: Path, split: str) -> list[dict]:
-    """The trained controller with the noise profile measured from the same 2 s clip noisereduce gets."""
+    """The trained controller with the noise profile and in-band shape measured from the same 2 s clip noisereduce
+    gets (`training denoise --noise-profile CLIP`)."""
     model, _ = load_model(find_checkpoint(run_dir, "best.pt"), torch.device("cpu"))
     results = []
     for row, audio, clip in with_noise_clips(build_dir, split):
         noisy = torch.from_numpy(audio.noisy)[None]
         spec = dsp.stft(noisy, model.layout)  # one STFT for the controller's analysis and the gate, as in Denoiser
-        controls = model.controller(noisy, spec=spec)
-        controls["noise_profile_db"] = torch.from_numpy(noise_profile_of(clip.T, row["sample_rate"], model.layout))[None]
+        controls = with_controls(model.controller(noisy, spec=spec), measure_noise(clip.T, row["sample_rate"], model.layout))
         out = dsp.spectral_gate(noisy, controls, model.layout, spec=spec, link_channels=model.link_channels)[0].numpy()
         results.append(_result(row, "controller+clip", out, audio.noisy, audio.clean))
     return results

@@ -12,7 +12,7 @@ from manifests.bands import erb_layout
 from training import dsp
 from training.checkpoint import build_model, load_checkpoint, save_checkpoint
 from training.controller import Controller
-from training.denoise import denoise_files, noise_profile_of, plan_jobs
+from training.denoise import denoise_files, measure_noise, plan_jobs
 from training.masknet import MaskNet
 
 LAYOUT = erb_layout(48000)
@@ -135,6 +135,17 @@ def test_overrides_change_the_output(tmp_path, checkpoints, capsys):
                              overrides={"tonal_detail": detail, "freq_smooth_hz": 0.0}, progress=False) == 0
         residual[detail] = np.abs((read(tmp_path / f"whiny{detail:g}.wav")[0][:, :1] * whine).sum(0))
     assert np.all(residual[1.0] < 0.9 * residual[0.0])  # less of the whine left
+    # a noise clip of the whine over hiss: its measured in-band shape, followed fully (tonal detail 1) unless
+    # --tonal-detail says otherwise, gates the whine better than its band profile alone
+    clip = tmp_path / "whine_clip.wav"
+    sf.write(str(clip), (0.02 * np.random.default_rng(4).standard_normal(len(t))
+                         + 0.02 * np.sin(2 * np.pi * np.outer(t, (3460.0, 5190.0))).sum(1)).astype(np.float32), 48000)
+    for name, overrides in (("clip", {}), ("clip_flat", {"tonal_detail": 0.0})):
+        assert denoise_files([str(whiny)], str(tmp_path / f"{name}.wav"), checkpoints["controller"], noise_profile=str(clip),
+                             overrides={"freq_smooth_hz": 0.0, **overrides}, progress=False) == 0
+        residual[name] = np.abs((read(tmp_path / f"{name}.wav")[0][:, :1] * whine).sum(0))
+    assert "tonal detail (set): mean 1.00, max 1.00" in capsys.readouterr().out.splitlines()[-2]
+    assert np.all(residual["clip"] < 0.5 * residual["clip_flat"])
     # invalid overrides: exit status 2, nothing written
     for bad in ({"knee_db": 0.0}, {"tonal_detail": -0.5}):
         assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"],
@@ -220,13 +231,24 @@ def test_streaming_gate_equals_one_shot(samples):
     assert (y - dsp.spectral_gate(x, controls, LAYOUT)).abs().max() < 1e-5
 
 
-def test_noise_profile_of_a_noise_clip_at_another_rate():
+def test_noise_measured_from_a_noise_clip_at_another_rate():
     """The profile measured from a stereo 44.1 kHz white-noise clip: in every band the resampled clip
     covers, its power density (the variance spread over 0-22.05 kHz instead of 0-24 kHz), far below in
-    the bands above its Nyquist frequency."""
+    the bands above its Nyquist frequency. Its in-band shape is within the deadband (0) in the covered
+    bands; a hum partial added to the clip stands out at its bin."""
     std = 0.05
     clip = (std * np.random.default_rng(2).standard_normal((2 * 44100, 2))).astype(np.float32)
-    profile = noise_profile_of(clip, 44100, LAYOUT)
+    measured = measure_noise(clip, 44100, LAYOUT)
+    profile, shape = measured["noise_profile_db"], measured[dsp.NOISE_SHAPE_KEY]
+    assert shape.shape == (LAYOUT.n_bins,) and np.all(measured["tonal_detail"] == 1.0)
+    covered_bins = np.arange(LAYOUT.n_bins) * 48000 / LAYOUT.n_fft < 18000.0
+    assert np.mean(shape[covered_bins] == 0.0) > 0.97
+    hum_hz = 1500.0
+    t = np.arange(clip.shape[0]) / 44100
+    hummed = measure_noise(clip + 0.05 * np.sin(2 * np.pi * hum_hz * t)[:, None].astype(np.float32), 44100, LAYOUT)
+    hum_bin = int(round(hum_hz * LAYOUT.n_fft / 48000))
+    assert hummed[dsp.NOISE_SHAPE_KEY][hum_bin] > 6.0
+    assert int(np.argmax(hummed[dsp.NOISE_SHAPE_KEY])) in (hum_bin - 1, hum_bin, hum_bin + 1)
     edges_hz = LAYOUT.band_edges_hz
     assert profile.shape == (LAYOUT.n_bands,)
     covered = edges_hz[1:] < 20000.0

@@ -79,17 +79,21 @@ def profile_target_np(noise: np.ndarray, layout: BandLayout) -> np.ndarray:
     return (10.0 * np.log10(np.maximum(per_band, 10.0 ** (POWER_FLOOR_DB / 10.0)))).astype(np.float32)
 
 
+def noise_power_bins(noise: Tensor, layout: BandLayout) -> tuple[Tensor, int]:
+    """Per-bin power density of `dsp.stft` (``|X|^2 / sum(w^2)``, centred framing with reflect padding as in
+    the gate), mean over channels and frames: (B, C, S) -> ((B, n_bins) float64, number of frames)."""
+    power = dsp.power_density(dsp.stft(noise.to(torch.float32), layout), layout)  # (B, C, F, T)
+    return power.mean(dim=(1, 3), dtype=torch.float64), power.shape[-1]
+
+
 def profile_target_db(noise: Tensor, layout: BandLayout) -> Tensor:
     """Band profile (dB) of a noise signal as the gate sees it: (C, S) -> (n_bands,), (B, C, S) -> (B, n_bands).
 
-    Per-bin power density of `dsp.stft` (``|X|^2 / sum(w^2)``), mean over channels and frames, mean
-    over each band's bins, ``10 log10`` floored at -120 dB (`manifests.bands.band_profile_db`
-    semantics; the framing is centred with reflect padding as in the gate).
+    `noise_power_bins`, mean over each band's bins, ``10 log10`` floored at -120 dB
+    (`manifests.bands.band_profile_db` semantics).
     """
     single = noise.ndim == 2
-    x = noise.unsqueeze(0) if single else noise
-    power = dsp.power_density(dsp.stft(x.to(torch.float32), layout), layout)  # (B, C, F, T)
-    mean = power.mean(dim=(1, 3), dtype=torch.float64)  # (B, F)
+    mean, _ = noise_power_bins(noise.unsqueeze(0) if single else noise, layout)
     profile = dsp.power_to_db(dsp.bins_to_bands_power(mean, layout)).to(torch.float32)
     return profile[0] if single else profile
 

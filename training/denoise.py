@@ -16,7 +16,8 @@ gain for all channels).
 Controller checkpoints: the controller predicts the gate's controls from the file (the whole file up
 to `max_analysis_s`, else evenly spaced excerpts read by seeking), they are printed in their units,
 and any control given on the command line replaces the prediction (as an engineer adjusts a plugin;
-`--noise-profile` takes a noise-only recording, or a JSON / .npy / text file of per-band dB values).
+`--noise-profile` takes a noise-only recording, whose band profile and per-bin shape inside bands the
+gate then follows with tonal detail 1, or a JSON / .npy / text file of per-band dB values).
 The gate then streams through the file in blocks (`dsp.StreamingGate`, soxr streams, soundfile
 block reads and writes): memory is bounded whatever the length, and the result equals the one-shot
 gate. Mask-network checkpoints have no controls; each file is processed whole (`MaskNet.denoise`).
@@ -43,7 +44,7 @@ import torch
 from manifests.bands import BandLayout
 
 from . import dsp
-from .data import profile_target_db
+from .data import noise_power_bins
 
 Tensor = torch.Tensor
 
@@ -132,17 +133,37 @@ def check_overrides(overrides: Mapping[str, float]) -> None:
                                  f"{'>=' if inclusive else '>'} {bound:g}")
 
 
-def noise_profile_of(noise: np.ndarray, rate: int, layout: BandLayout) -> np.ndarray:
-    """The (n_bands,) dB profile of noise-only audio, (frames, channels) at `rate`: resampled to the model's
-    rate and measured as the training targets are (`data.profile_target_db`, the gate's own STFT)."""
+def measure_noise(noise: np.ndarray, rate: int, layout: BandLayout) -> dict[str, np.ndarray]:
+    """Gate controls measured from noise-only audio, (frames, channels) at `rate`, resampled to the model's rate:
+
+    - ``noise_profile_db`` (n_bands,) dB, as the training targets are measured (`data.profile_target_db`);
+    - its in-band shape (`dsp.NOISE_SHAPE_KEY`, (n_bins,) dB): the per-bin mean power relative to the band
+      levels, with the deadband of `dsp.mean_shape_db`;
+    - ``tonal_detail`` 1 in every band: a measured shape is not a blind guess, so the gate follows it fully.
+    """
     data = _resample(np.nan_to_num(np.asarray(noise, dtype=np.float32)), rate, layout.sample_rate)
-    return profile_target_db(torch.from_numpy(np.ascontiguousarray(data.T)), layout).numpy()
+    mean, frames = noise_power_bins(torch.from_numpy(np.ascontiguousarray(data.T))[None], layout)
+    profile = dsp.power_to_db(dsp.bins_to_bands_power(mean, layout)).to(torch.float32)
+    shape = dsp.mean_shape_db(dsp.power_to_db(mean), layout, frames).to(torch.float32)
+    return {"noise_profile_db": profile[0].numpy(), dsp.NOISE_SHAPE_KEY: shape[0].numpy(),
+            "tonal_detail": np.ones(layout.n_bands, dtype=np.float32)}
 
 
-def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0) -> np.ndarray:
-    """A (n_bands,) dB profile from a noise-only recording (measured with the gate's own STFT and power
-    normalization, at the model's rate, first `max_seconds`) or from a JSON list / {"noise_profile_db":
-    [...]}, a .npy array or a text file of numbers."""
+def with_controls(controls: Mapping[str, Tensor], values: Mapping[str, float | np.ndarray]) -> dict[str, Tensor]:
+    """`controls` (units, batch 1) with entries replaced: a number fills every band, an array gives each
+    band (or bin) its value."""
+    out = dict(controls)
+    for name, value in values.items():
+        ref = controls[name]
+        new = torch.as_tensor(np.asarray(value, dtype=np.float32), dtype=ref.dtype, device=ref.device)
+        out[name] = new.expand_as(ref).clone() if new.ndim == 0 else new.reshape(1, -1)
+    return out
+
+
+def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0) -> dict[str, np.ndarray]:
+    """Controls for `--noise-profile`: from a noise-only recording, `measure_noise` of its first `max_seconds`
+    (profile, in-band shape and full tonal detail); from a JSON list / {"noise_profile_db": [...]}, a .npy array
+    or a text file of numbers, the (n_bands,) dB profile alone."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"--noise-profile {path}: no such file")
@@ -155,7 +176,7 @@ def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0)
             raise ValueError(f"--noise-profile {path}: unreadable audio ({exc})") from None
         if data.shape[0] == 0:
             raise ValueError(f"--noise-profile {path}: empty audio file")
-        return noise_profile_of(data, rate, layout)
+        return measure_noise(data, rate, layout)
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(p.read_text())
@@ -172,7 +193,7 @@ def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0)
     if values.shape != (layout.n_bands,) or not np.isfinite(values).all():
         raise ValueError(f"--noise-profile {path}: expected {layout.n_bands} finite per-band dB values, "
                          f"got {values.size}")
-    return values.astype(np.float32)
+    return {"noise_profile_db": values.astype(np.float32)}
 
 
 def describe_controls(controls: Mapping[str, Tensor], layout: BandLayout, overridden: set[str]) -> str:
@@ -286,7 +307,7 @@ class FileDenoiser:
     """A loaded model applied to files: `run(src, dst) -> description of the controls used`."""
 
     def __init__(self, model: torch.nn.Module, device: torch.device, overrides: Mapping[str, float] | None = None,
-                 noise_profile_db: np.ndarray | None = None, block_s: float = 10.0):
+                 noise_controls: Mapping[str, np.ndarray] | None = None, block_s: float = 10.0):
         from .controller import Denoiser
 
         self.model = model.to(device).eval()
@@ -294,9 +315,9 @@ class FileDenoiser:
         self.layout: BandLayout = model.layout
         self.is_controller = isinstance(model, Denoiser)
         self.overrides = dict(overrides or {})
-        self.noise_profile_db = noise_profile_db
+        self.noise_controls = dict(noise_controls or {})  # from --noise-profile (`load_noise_profile`)
         self.block_s = float(block_s)
-        if not self.is_controller and (self.overrides or noise_profile_db is not None):
+        if not self.is_controller and (self.overrides or self.noise_controls):
             raise ValueError("control overrides need a controller checkpoint (a mask network has no controls)")
         check_overrides(self.overrides)
 
@@ -321,17 +342,13 @@ class FileDenoiser:
         return np.concatenate(pieces)
 
     def predict_controls(self, handle: sf.SoundFile) -> dict[str, Tensor]:
-        """Controller prediction for the open file, with the overrides applied (units, (1, ...))."""
+        """Controller prediction for the open file, with the measured noise controls and then the overrides
+        applied (units, (1, ...))."""
         analysis = np.nan_to_num(self._analysis_audio(handle))
         audio = torch.from_numpy(np.ascontiguousarray(analysis.T))[None].to(self.device)
         with torch.no_grad():
             controls = {k: v.detach() for k, v in self.model.controller(audio).items()}
-        for name, value in self.overrides.items():
-            controls[name] = torch.full_like(controls[name], float(value))
-        if self.noise_profile_db is not None:
-            controls["noise_profile_db"] = torch.as_tensor(self.noise_profile_db, dtype=controls["noise_profile_db"].dtype,
-                                                           device=self.device).reshape(1, -1)
-        return controls
+        return with_controls(with_controls(controls, self.noise_controls), self.overrides)
 
     def _stream(self, handle: sf.SoundFile, writer: _Writer, controls: Mapping[str, Tensor]) -> int:
         """Gate the whole file in blocks; returns the number of non-finite input samples replaced by 0."""
@@ -384,7 +401,7 @@ class FileDenoiser:
                     text = "empty file (written unchanged)"
                 elif self.is_controller:
                     controls = self.predict_controls(handle)
-                    set_names = set(self.overrides) | ({"noise_profile_db"} if self.noise_profile_db is not None else set())
+                    set_names = set(self.overrides) | set(self.noise_controls)
                     text = describe_controls(controls, self.layout, set_names)
                     bad = self._stream(handle, writer, controls)
                     if bad:
@@ -437,8 +454,8 @@ def denoise_files(inputs: list[str], out: str, checkpoint: str, *, overrides: Ma
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
     try:
         model = build_model(load_checkpoint(checkpoint, map_location="cpu"))
-        profile = load_noise_profile(noise_profile, model.layout) if noise_profile else None
-        runner = FileDenoiser(model, dev, overrides, profile, block_s)
+        measured = load_noise_profile(noise_profile, model.layout) if noise_profile else None
+        runner = FileDenoiser(model, dev, overrides, measured, block_s)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=stderr)
         return 2
@@ -492,8 +509,9 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
                             help=f"replace the predicted {name} ({spec.unit}; trained range {spec.min:g}..{spec.max:g}, "
                                  f"default {spec.default:g}): " + spec.description.replace("%", "%%"))
     parser.add_argument("--noise-profile", default=None, metavar="FILE",
-                        help="replace the predicted noise profile: a noise-only recording, or per-band dB values "
-                             "(JSON list, .npy or text)")
+                        help="replace the predicted noise profile: a noise-only recording (its band profile and "
+                             "its per-bin shape inside bands, with tonal detail 1 unless --tonal-detail is given), "
+                             "or per-band dB values (JSON list, .npy or text)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--block-s", type=float, default=10.0, help="streaming block length in seconds (memory bound)")
     parser.add_argument("--threads", type=int, default=None,

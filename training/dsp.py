@@ -22,9 +22,9 @@ Signal flow of `spectral_gate` (all steps differentiable w.r.t. the audio and ev
    goes from 10 % to 90 % of its dB range over ``knee_db`` around the threshold. Fully open gives
    0 dB, fully closed ``-reduction_db``; no hard step anywhere. ``noise_bins_db`` is the per-band
    profile interpolated linearly (in dB) between band centres (constant beyond the outer centres),
-   plus, when the controls carry the in-band shape of the blind per-bin noise floor (`NOISE_SHAPE_KEY`,
-   which the controller measures with `floor_shape_db`), ``tonal_detail`` (interpolated the same
-   way) times that shape: a band profile spreads a hum harmonic over its whole band, so the
+   plus, when the controls carry the in-band shape of a per-bin noise floor (`NOISE_SHAPE_KEY`: the
+   controller's blind floor, `floor_shape_db`, or a noise recording's mean, `mean_shape_db`),
+   ``tonal_detail`` (interpolated the same way) times that shape: a band profile spreads a hum harmonic over its whole band, so the
    harmonic's bin passes as signal while quieter signal bins beside it are gated; the per-bin shape
    puts the threshold at the harmonic. On broadband noise the shape is estimation ripple (shrunk by a
    deadband), hence a per-band share, 0 by default.
@@ -132,15 +132,19 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("freq_smooth_hz", "Hz", 0.0, 250.0, 40.0, "linear", False,
                 "standard deviation of the Gaussian smoothing the detector power over frequency"),
     ControlSpec("tonal_detail", "share", 0.0, 1.0, 0.0, "linear", True,
-                "share of the blind per-bin noise floor's shape inside each band added to the threshold "
+                "share of the per-bin noise floor's shape inside each band added to the threshold "
                 "(1: follows hum and whine harmonics bin by bin; 0: the smooth band profile)"),
 )
 # Not a control: the in-band shape (batch, n_bins) dB of the noise floor that `tonal_detail` scales
-# (`in_band_shape_db` of the controller's blind per-bin floor). Carried in the controls mapping; ignored if absent.
+# (`in_band_shape_db` of the controller's blind per-bin floor, or of a noise recording's per-bin mean).
+# Carried in the controls mapping; ignored if absent.
 NOISE_SHAPE_KEY = "noise_shape_bins_db"
 # spread (std, dB) of `in_band_shape_db` of `blind_noise_bins_db` on white noise, times sqrt(frames used):
 # measured 12.7-14.1 over 94-2,813 frames (2-60 s at 48 kHz, stride 2); sets the deadband of `floor_shape_db`
 QUANTILE_RIPPLE_DB = 13.5
+# the same for the per-bin mean power over frames (a noise recording's measured floor, `mean_shape_db`):
+# measured 5.5-6.0 over 47-1,876 frames (0.5-20 s)
+MEAN_RIPPLE_DB = 5.7
 SPECS: dict[str, ControlSpec] = {spec.name: spec for spec in CONTROL_SPECS}
 CONTROL_NAMES: tuple[str, ...] = tuple(SPECS)
 SCALAR_CONTROL_NAMES: tuple[str, ...] = tuple(s.name for s in CONTROL_SPECS if not s.per_band)
@@ -327,6 +331,12 @@ def floor_shape_db(floor_bins_db: Tensor, layout: BandLayout, frames: int, frame
     a broadband floor gives ~0, a tone's bin stands out. (batch, n_bins) dB."""
     frames_used = len(range(0, max(1, frames), max(1, frame_stride)))  # as power[..., ::frame_stride]
     return in_band_shape_db(floor_bins_db, layout, 2.0 * QUANTILE_RIPPLE_DB / math.sqrt(frames_used))
+
+
+def mean_shape_db(mean_bins_db: Tensor, layout: BandLayout, frames: int) -> Tensor:
+    """`in_band_shape_db` of a noise recording's per-bin mean power over `frames` frames (dB), with a deadband
+    of twice the mean's ripple on white noise (`MEAN_RIPPLE_DB` / sqrt(frames)). (batch, n_bins) dB."""
+    return in_band_shape_db(mean_bins_db, layout, 2.0 * MEAN_RIPPLE_DB / math.sqrt(max(1, frames)))
 
 
 def power_to_db(power: Tensor) -> Tensor:
