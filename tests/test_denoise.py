@@ -151,6 +151,15 @@ def test_overrides_change_the_output(tmp_path, checkpoints, capsys):
         assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"],
                              overrides=bad, progress=False) == 2
         assert not (tmp_path / "bad.wav").exists()
+    # a noise clip too short to measure, or an empty one: exit status 2 naming the file and the minimum
+    for seconds in (0.1, 0.0):
+        short = tmp_path / f"short{seconds:g}.wav"
+        sf.write(str(short), np.zeros((int(seconds * 48000), 1), np.float32), 48000)
+        assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"], noise_profile=str(short),
+                             progress=False) == 2
+        err = capsys.readouterr().err
+        assert str(short) in err and "too short" in err and "0.25 s" in err
+        assert not (tmp_path / "bad.wav").exists()
 
 
 def test_long_file_streams(tmp_path, checkpoints):

@@ -66,6 +66,11 @@ _LABELS = {"reduction_db": "reduction", "threshold_db": "threshold", "knee_db": 
            "release_ms": "release", "freq_smooth_hz": "freq smoothing", "tonal_detail": "tonal detail"}
 
 
+# shortest noise-only recording `--noise-profile` measures: ~24 STFT frames at 48 kHz, where the profile of a
+# one-bin band still scatters by ~1.2 dB (`dsp.MEAN_RIPPLE_DB` / sqrt(frames))
+MIN_NOISE_CLIP_S = 0.25
+
+
 class DenoiseError(Exception):
     """A problem with one file; the message names it."""
 
@@ -174,8 +179,9 @@ def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0)
                 rate = handle.samplerate
         except Exception as exc:
             raise ValueError(f"--noise-profile {path}: unreadable audio ({exc})") from None
-        if data.shape[0] == 0:
-            raise ValueError(f"--noise-profile {path}: empty audio file")
+        if data.shape[0] < MIN_NOISE_CLIP_S * rate:
+            raise ValueError(f"--noise-profile {path}: {data.shape[0] / rate:.3f} s of audio is too short to measure a "
+                             f"noise profile; give at least {MIN_NOISE_CLIP_S:g} s of noise-only audio")
         return measure_noise(data, rate, layout)
     try:
         if p.suffix.lower() == ".json":
