@@ -162,6 +162,48 @@ def test_overrides_change_the_output(tmp_path, checkpoints, capsys):
         assert not (tmp_path / "bad.wav").exists()
 
 
+def test_noise_region_is_measured_in_each_file(tmp_path, checkpoints, capsys):
+    """--noise-region START:END measures the profile and in-band shape from each input's own noise-only
+    stretch: the same output as --noise-profile given that stretch as a file; a louder noise reads a higher
+    profile; a region outside a file fails that file only; malformed regions are refused up front."""
+    rate = 44100
+    files = []
+    for name, noise_level in (("quiet", 0.01), ("loud", 0.05)):
+        audio = noisy_music(rate, 3.0, 2, seed=11)
+        audio[: rate] = 0.0  # a noise-only second before the music
+        audio += noise_level * np.random.default_rng(12).standard_normal(audio.shape).astype(np.float32)
+        path = tmp_path / "in" / f"{name}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(str(path), audio, rate, subtype="FLOAT")
+        files.append((path, audio))
+    assert denoise_files([str(tmp_path / "in")], str(tmp_path / "region"), checkpoints["controller"],
+                         noise_region="0:1", progress=False) == 0
+    lines = capsys.readouterr().out.splitlines()
+    means = {name: float(next(ln for ln in lines if f"{name}.wav ->" in ln).split("noise profile (set): mean ")[1].split()[0])
+             for name in ("quiet", "loud")}
+    assert 12.0 < means["loud"] - means["quiet"] < 16.0  # 14 dB more noise
+    path, audio = files[0]
+    clip = tmp_path / "clip.wav"
+    sf.write(str(clip), audio[:rate], rate, subtype="FLOAT")
+    assert denoise_files([str(path)], str(tmp_path / "from_clip.wav"), checkpoints["controller"], noise_profile=str(clip),
+                         progress=False) == 0
+    assert np.abs(read(tmp_path / "region" / "quiet.wav")[0] - read(tmp_path / "from_clip.wav")[0]).max() < 1e-6
+    # a region past the end of one file: that file fails (named, nothing written), the others are written
+    short = tmp_path / "in2" / "short.wav"
+    short.parent.mkdir()
+    sf.write(str(short), audio[: rate // 2], rate, subtype="FLOAT")
+    sf.write(str(tmp_path / "in2" / "long.wav"), audio, rate, subtype="FLOAT")
+    assert denoise_files([str(tmp_path / "in2")], str(tmp_path / "out2"), checkpoints["controller"], noise_region="1:2",
+                         progress=False) == 1
+    err = capsys.readouterr().err
+    assert str(short) in err and "--noise-region 1:2" in err
+    assert (tmp_path / "out2" / "long.wav").exists() and not (tmp_path / "out2" / "short.wav").exists()
+    for bad, profile in (("1.5", None), ("2:1", None), ("a:b", None), ("0:1", str(clip))):
+        assert denoise_files([str(path)], str(tmp_path / "bad.wav"), checkpoints["controller"], noise_region=bad,
+                             noise_profile=profile, progress=False) == 2
+        assert "--noise-region" in capsys.readouterr().err and not (tmp_path / "bad.wav").exists()
+
+
 def test_long_file_streams(tmp_path, checkpoints):
     src = tmp_path / "long.flac"
     rate, seconds = 44100, 70.0

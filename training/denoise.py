@@ -2,7 +2,7 @@
 
     training denoise IN [IN ...] -o OUT --checkpoint CKPT [--reduction-db X] [--threshold-db X]
                      [--knee-db X] [--attack-ms X] [--release-ms X] [--freq-smooth-hz X]
-                     [--noise-profile FILE]
+                     [--noise-profile FILE | --noise-region START:END]
 
 IN: audio files and/or folders (searched recursively for audio extensions). OUT: a folder that
 mirrors the input names (a folder input's files keep their path relative to it), or, for a single
@@ -17,7 +17,8 @@ Controller checkpoints: the controller predicts the gate's controls from the fil
 to `max_analysis_s`, else evenly spaced excerpts read by seeking), they are printed in their units,
 and any control given on the command line replaces the prediction (as an engineer adjusts a plugin;
 `--noise-profile` takes a noise-only recording, whose band profile and per-bin shape inside bands the
-gate then follows with tonal detail 1, or a JSON / .npy / text file of per-band dB values).
+gate then follows with tonal detail 1, or a JSON / .npy / text file of per-band dB values;
+`--noise-region START:END` measures the same from a noise-only stretch of each input file itself).
 The gate then streams through the file in blocks (`dsp.StreamingGate`, soxr streams, soundfile
 block reads and writes): memory is bounded whatever the length, and the result equals the one-shot
 gate. Mask-network checkpoints have no controls; each file is processed whole (`MaskNet.denoise`).
@@ -163,6 +164,17 @@ def with_controls(controls: Mapping[str, Tensor], values: Mapping[str, float | n
         new = torch.as_tensor(np.asarray(value, dtype=np.float32), dtype=ref.dtype, device=ref.device)
         out[name] = new.expand_as(ref).clone() if new.ndim == 0 else new.reshape(1, -1)
     return out
+
+
+def parse_region(text: str) -> tuple[float, float]:
+    """`--noise-region START:END` (seconds, 0 <= START < END) -> (start_s, end_s)."""
+    try:
+        start_s, end_s = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--noise-region {text!r}: expected START:END in seconds, e.g. 0:1.5") from None
+    if not (0.0 <= start_s < end_s and math.isfinite(end_s)):
+        raise ValueError(f"--noise-region {text!r}: need 0 <= START < END (seconds)")
+    return start_s, end_s
 
 
 def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0) -> dict[str, np.ndarray]:
@@ -313,7 +325,8 @@ class FileDenoiser:
     """A loaded model applied to files: `run(src, dst) -> description of the controls used`."""
 
     def __init__(self, model: torch.nn.Module, device: torch.device, overrides: Mapping[str, float] | None = None,
-                 noise_controls: Mapping[str, np.ndarray] | None = None, block_s: float = 10.0):
+                 noise_controls: Mapping[str, np.ndarray] | None = None, block_s: float = 10.0,
+                 noise_region_s: tuple[float, float] | None = None):
         from .controller import Denoiser
 
         self.model = model.to(device).eval()
@@ -322,8 +335,11 @@ class FileDenoiser:
         self.is_controller = isinstance(model, Denoiser)
         self.overrides = dict(overrides or {})
         self.noise_controls = dict(noise_controls or {})  # from --noise-profile (`load_noise_profile`)
+        self.noise_region_s = noise_region_s  # from --noise-region: measured in each file
         self.block_s = float(block_s)
-        if not self.is_controller and (self.overrides or self.noise_controls):
+        if self.noise_controls and noise_region_s is not None:
+            raise ValueError("give --noise-profile or --noise-region, not both")
+        if not self.is_controller and (self.overrides or self.noise_controls or noise_region_s is not None):
             raise ValueError("control overrides need a controller checkpoint (a mask network has no controls)")
         check_overrides(self.overrides)
 
@@ -347,14 +363,27 @@ class FileDenoiser:
             pieces.append(_resample(handle.read(length, dtype="float32", always_2d=True), rate, self.layout.sample_rate))
         return np.concatenate(pieces)
 
-    def predict_controls(self, handle: sf.SoundFile) -> dict[str, Tensor]:
-        """Controller prediction for the open file, with the measured noise controls and then the overrides
-        applied (units, (1, ...))."""
+    def _region_noise(self, handle: sf.SoundFile, src: Path) -> dict[str, np.ndarray]:
+        """`measure_noise` of the file's own noise-only region (`noise_region_s`, clipped to the file)."""
+        rate = handle.samplerate
+        start_s, end_s = self.noise_region_s
+        start, end = min(int(round(start_s * rate)), handle.frames), min(int(round(end_s * rate)), handle.frames)
+        if end - start < MIN_NOISE_CLIP_S * rate:
+            raise DenoiseError(f"{src}: --noise-region {start_s:g}:{end_s:g} holds {(end - start) / rate:.3f} s of this "
+                               f"{handle.frames / rate:.3f} s file; give a noise-only region of at least "
+                               f"{MIN_NOISE_CLIP_S:g} s inside it")
+        handle.seek(start)
+        return measure_noise(handle.read(end - start, dtype="float32", always_2d=True), rate, self.layout)
+
+    def predict_controls(self, handle: sf.SoundFile, src: Path) -> dict[str, Tensor]:
+        """Controller prediction for the open file `src`, with the measured noise controls (`--noise-profile`,
+        or its own `--noise-region`) and then the overrides applied (units, (1, ...))."""
+        measured = self._region_noise(handle, src) if self.noise_region_s is not None else self.noise_controls
         analysis = np.nan_to_num(self._analysis_audio(handle))
         audio = torch.from_numpy(np.ascontiguousarray(analysis.T))[None].to(self.device)
         with torch.no_grad():
             controls = {k: v.detach() for k, v in self.model.controller(audio).items()}
-        return with_controls(with_controls(controls, self.noise_controls), self.overrides)
+        return with_controls(with_controls(controls, measured), self.overrides)
 
     def _stream(self, handle: sf.SoundFile, writer: _Writer, controls: Mapping[str, Tensor]) -> int:
         """Gate the whole file in blocks; returns the number of non-finite input samples replaced by 0."""
@@ -406,8 +435,10 @@ class FileDenoiser:
                 if frames == 0:
                     text = "empty file (written unchanged)"
                 elif self.is_controller:
-                    controls = self.predict_controls(handle)
+                    controls = self.predict_controls(handle, src)
                     set_names = set(self.overrides) | set(self.noise_controls)
+                    if self.noise_region_s is not None:
+                        set_names |= {"noise_profile_db", "tonal_detail"}
                     text = describe_controls(controls, self.layout, set_names)
                     bad = self._stream(handle, writer, controls)
                     if bad:
@@ -449,8 +480,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def denoise_files(inputs: list[str], out: str, checkpoint: str, *, overrides: Mapping[str, float] | None = None,
-                  noise_profile: str | None = None, device: str = "auto", block_s: float = 10.0, progress: bool = True,
-                  quiet: bool = False, stdout=None, stderr=None) -> int:
+                  noise_profile: str | None = None, noise_region: str | None = None, device: str = "auto",
+                  block_s: float = 10.0, progress: bool = True, quiet: bool = False, stdout=None, stderr=None) -> int:
     """Denoise every input into `out` with the checkpoint; returns the exit status (0 all written,
     1 some files failed, 2 unusable checkpoint or arguments)."""
     from .checkpoint import build_model, load_checkpoint
@@ -461,7 +492,8 @@ def denoise_files(inputs: list[str], out: str, checkpoint: str, *, overrides: Ma
     try:
         model = build_model(load_checkpoint(checkpoint, map_location="cpu"))
         measured = load_noise_profile(noise_profile, model.layout) if noise_profile else None
-        runner = FileDenoiser(model, dev, overrides, measured, block_s)
+        region = parse_region(noise_region) if noise_region else None
+        runner = FileDenoiser(model, dev, overrides, measured, block_s, region)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=stderr)
         return 2
@@ -518,6 +550,9 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
                         help="replace the predicted noise profile: a noise-only recording (its band profile and "
                              "its per-bin shape inside bands, with tonal detail 1 unless --tonal-detail is given), "
                              "or per-band dB values (JSON list, .npy or text)")
+    parser.add_argument("--noise-region", default=None, metavar="START:END",
+                        help="like --noise-profile, from a noise-only stretch of each input itself (seconds, "
+                             "e.g. 0:1.5 for a pause before the music starts; at least %g s)" % MIN_NOISE_CLIP_S)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--block-s", type=float, default=10.0, help="streaming block length in seconds (memory bound)")
     parser.add_argument("--threads", type=int, default=None,
@@ -535,7 +570,7 @@ def _run_denoise(args) -> int:
         torch.set_num_threads(args.threads)
     overrides = {name: getattr(args, name) for name in OVERRIDE_FLAGS if getattr(args, name) is not None}
     return denoise_files(args.inputs, args.out, args.checkpoint, overrides=overrides, noise_profile=args.noise_profile,
-                         device=args.device, block_s=args.block_s, progress=not args.quiet, quiet=args.quiet)
+                         noise_region=args.noise_region, device=args.device, block_s=args.block_s, progress=not args.quiet, quiet=args.quiet)
 
 
 def main(argv=None) -> int:
