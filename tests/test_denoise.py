@@ -297,7 +297,7 @@ def test_noise_measured_from_a_noise_clip_at_another_rate():
     hum_hz = 1500.0
     t = np.arange(clip.shape[0]) / 44100
     hummed = measure_noise(clip + 0.05 * np.sin(2 * np.pi * hum_hz * t)[:, None].astype(np.float32), 44100, LAYOUT)
-    hum_bin = int(round(hum_hz * LAYOUT.n_fft / 48000))
+    hum_bin = round(hum_hz * LAYOUT.n_fft / 48000)
     assert hummed[dsp.NOISE_SHAPE_KEY][hum_bin] > 6.0
     assert int(np.argmax(hummed[dsp.NOISE_SHAPE_KEY])) in (hum_bin - 1, hum_bin, hum_bin + 1)
     edges_hz = LAYOUT.band_edges_hz

@@ -367,7 +367,7 @@ class FileDenoiser:
         """`measure_noise` of the file's own noise-only region (`noise_region_s`, clipped to the file)."""
         rate = handle.samplerate
         start_s, end_s = self.noise_region_s
-        start, end = min(int(round(start_s * rate)), handle.frames), min(int(round(end_s * rate)), handle.frames)
+        start, end = min(round(start_s * rate), handle.frames), min(round(end_s * rate), handle.frames)
         if end - start < MIN_NOISE_CLIP_S * rate:
             raise DenoiseError(f"{src}: --noise-region {start_s:g}:{end_s:g} holds {(end - start) / rate:.3f} s of this "
                                f"{handle.frames / rate:.3f} s file; give a noise-only region of at least "
@@ -552,7 +552,7 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
                              "or per-band dB values (JSON list, .npy or text)")
     parser.add_argument("--noise-region", default=None, metavar="START:END",
                         help="like --noise-profile, from a noise-only stretch of each input itself (seconds, "
-                             "e.g. 0:1.5 for a pause before the music starts; at least %g s)" % MIN_NOISE_CLIP_S)
+                             f"e.g. 0:1.5 for a pause before the music starts; at least {MIN_NOISE_CLIP_S:g} s)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--block-s", type=float, default=10.0, help="streaming block length in seconds (memory bound)")
     parser.add_argument("--threads", type=int, default=None,
