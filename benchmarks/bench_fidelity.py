@@ -14,8 +14,8 @@
    the mixed excerpt (at the same gain), as a user would select a noise-only region.
 4. Runs the trained controller once more with that same 2 s clip (`controller+clip`): the profile
    and its per-bin shape inside bands are measured from the clip, with tonal detail 1 (as `training
-   denoise --noise-profile CLIP` does), the other controls are predicted from the noisy input. This is the like-for-like comparison with noisereduce, which
-   is given the clip; `controller` is blind.
+   denoise --noise-profile CLIP` does), the other controls are predicted from the noisy input. This
+   is the like-for-like comparison with noisereduce, which is given the clip; `controller` is blind.
 5. Prints per source type x SNR the mean SI-SDR improvement of each method, the share of mixtures
    each made worse, and the checks of the issue (within 1 dB of the oracle-profile DSP, >= 2 dB
    above noisereduce on average, no mixture made worse), for the blind controller and with the clip.

@@ -70,6 +70,7 @@ _LABELS = {"reduction_db": "reduction", "threshold_db": "threshold", "knee_db": 
 # shortest noise-only recording `--noise-profile` measures: ~24 STFT frames at 48 kHz, where the profile of a
 # one-bin band still scatters by ~1.2 dB (`dsp.MEAN_RIPPLE_DB` / sqrt(frames))
 MIN_NOISE_CLIP_S = 0.25
+MAX_NOISE_CLIP_S = 60.0  # longest stretch read from a noise recording or region (memory; a minute is plenty)
 
 
 class DenoiseError(Exception):
@@ -177,8 +178,8 @@ def parse_region(text: str) -> tuple[float, float]:
     return start_s, end_s
 
 
-def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0) -> dict[str, np.ndarray]:
-    """Controls for `--noise-profile`: from a noise-only recording, `measure_noise` of its first `max_seconds`
+def load_noise_profile(path: str, layout: BandLayout) -> dict[str, np.ndarray]:
+    """Controls for `--noise-profile`: from a noise-only recording, `measure_noise` of its first `MAX_NOISE_CLIP_S`
     (profile, in-band shape and full tonal detail); from a JSON list / {"noise_profile_db": [...]}, a .npy array
     or a text file of numbers, the (n_bands,) dB profile alone."""
     p = Path(path)
@@ -187,7 +188,7 @@ def load_noise_profile(path: str, layout: BandLayout, max_seconds: float = 60.0)
     if is_audio(p):
         try:
             with sf.SoundFile(str(p)) as handle:
-                data = handle.read(int(max_seconds * handle.samplerate), dtype="float32", always_2d=True)
+                data = handle.read(int(MAX_NOISE_CLIP_S * handle.samplerate), dtype="float32", always_2d=True)
                 rate = handle.samplerate
         except Exception as exc:
             raise ValueError(f"--noise-profile {path}: unreadable audio ({exc})") from None
@@ -364,10 +365,12 @@ class FileDenoiser:
         return np.concatenate(pieces)
 
     def _region_noise(self, handle: sf.SoundFile, src: Path) -> dict[str, np.ndarray]:
-        """`measure_noise` of the file's own noise-only region (`noise_region_s`, clipped to the file)."""
+        """`measure_noise` of the file's own noise-only region (`noise_region_s`, clipped to the file and to
+        `MAX_NOISE_CLIP_S`)."""
         rate = handle.samplerate
         start_s, end_s = self.noise_region_s
-        start, end = min(round(start_s * rate), handle.frames), min(round(end_s * rate), handle.frames)
+        start = min(round(start_s * rate), handle.frames)
+        end = min(round(end_s * rate), handle.frames, start + round(MAX_NOISE_CLIP_S * rate))
         if end - start < MIN_NOISE_CLIP_S * rate:
             raise DenoiseError(f"{src}: --noise-region {start_s:g}:{end_s:g} holds {(end - start) / rate:.3f} s of this "
                                f"{handle.frames / rate:.3f} s file; give a noise-only region of at least "
@@ -570,7 +573,8 @@ def _run_denoise(args) -> int:
         torch.set_num_threads(args.threads)
     overrides = {name: getattr(args, name) for name in OVERRIDE_FLAGS if getattr(args, name) is not None}
     return denoise_files(args.inputs, args.out, args.checkpoint, overrides=overrides, noise_profile=args.noise_profile,
-                         noise_region=args.noise_region, device=args.device, block_s=args.block_s, progress=not args.quiet, quiet=args.quiet)
+                         noise_region=args.noise_region, device=args.device, block_s=args.block_s,
+                         progress=not args.quiet, quiet=args.quiet)
 
 
 def main(argv=None) -> int:

@@ -24,8 +24,9 @@ Signal flow of `spectral_gate` (all steps differentiable w.r.t. the audio and ev
    profile interpolated linearly (in dB) between band centres (constant beyond the outer centres),
    plus, when the controls carry the in-band shape of a per-bin noise floor (`NOISE_SHAPE_KEY`: the
    controller's blind floor, `floor_shape_db`, or a noise recording's mean, `mean_shape_db`),
-   ``tonal_detail`` (interpolated the same way) times that shape: a band profile spreads a hum harmonic over its whole band, so the
-   harmonic's bin passes as signal while quieter signal bins beside it are gated; the per-bin shape
+   ``tonal_detail`` (interpolated the same way) times that shape: a band profile spreads a hum
+   harmonic over its whole band, so the harmonic's bin passes as signal while quieter signal bins
+   beside it are gated; the per-bin shape
    puts the threshold at the harmonic. On broadband noise the shape is estimation ripple (shrunk by a
    deadband), hence a per-band share, 0 by default.
 4. Ballistics: an asymmetric one-pole smoother of the dB gain over frames, per bin,
