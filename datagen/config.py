@@ -18,8 +18,9 @@ from manifests.typed_config import ConfigError, build_dataclass, choices, requir
 from .stationarity import DEFAULT_STATIONARITY_THRESHOLD_DB
 
 # bumped whenever the renderer's arithmetic or a probe measure that decides what is used changes (3: the
-# energy-weighted stationarity score), so a build is never resumed with shards or source rows of two versions
-RENDER_VERSION = 3
+# energy-weighted stationarity score; 4: DC offsets removed from the excerpts before mixing), so a build is
+# never resumed with shards or source rows of two versions
+RENDER_VERSION = 4
 SOURCE_TYPES = ("speech", "music", "noise")
 GENERATORS = ("speech", "music", "noise", "nonstationary")
 AUDIO_FORMATS = ("flac16", "flac24", "wav_float")

@@ -101,6 +101,13 @@ def _energy_snr_db(clean_energy: np.ndarray, noise_energy: np.ndarray, definitio
     return float(10.0 * np.log10(float(clean_energy.sum()) / noise_total)) if noise_total > 0 else np.inf
 
 
+def remove_dc(audio: np.ndarray) -> np.ndarray:
+    """(channels, samples) minus each channel's mean, contiguous. A recording's DC offset is not audio: kept,
+    it would count as signal or noise power in the loudness, the SNR and the noise profile, and a
+    stationary-noise gate reads it as noise, so a clean target holding it penalizes every denoiser."""
+    return np.ascontiguousarray(audio - audio.mean(axis=-1, keepdims=True))
+
+
 def mix(
     clean: np.ndarray,
     noise: np.ndarray,
@@ -113,7 +120,8 @@ def mix(
 ) -> MixResult:
     """Mix a clean and a noise excerpt of the same shape at a target SNR and clean loudness.
 
-    Stages: clean gain to the target loudness (BS.1770); noise gain to the target SNR under
+    Stages: the DC offset (per-channel mean) of each excerpt is removed (`remove_dc`); clean gain to the
+    target loudness (BS.1770); noise gain to the target SNR under
     `snr_definition`; one common gain <= 0 dB so that no member exceeds `peak_ceiling_dbfs`;
     quantization to `audio_format`. The SNR is then measured on the quantized members; if rounding
     moved it by more than SNR_TOLERANCE_DB the noise gain is corrected once, else MixError.
@@ -123,7 +131,7 @@ def mix(
     """
     if clean.shape != noise.shape:
         raise MixError(f"clean {clean.shape} and noise {noise.shape} shapes differ")
-    clean, noise = np.ascontiguousarray(as_2d(clean)), np.ascontiguousarray(as_2d(noise))
+    clean, noise = remove_dc(as_2d(clean)), remove_dc(as_2d(noise))
     # K-weighting is linear, so the block powers of the excerpt give the loudness at any gain
     block_powers = loudness_block_powers(clean, sample_rate)
     source_loudness = gated_loudness_lufs(block_powers)

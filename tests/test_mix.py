@@ -71,6 +71,22 @@ def test_active_definition_ignores_pauses():
     assert rms.noise_gain_db < active.noise_gain_db - 0.5
 
 
+def test_dc_offsets_are_removed_before_mixing():
+    """Recordings with DC offsets mix exactly as their DC-free versions: the written members have no offset,
+    and the loudness and SNR are those of the audio, not of the offset. A clean that is only an offset is silent."""
+    clean, noise = clean_and_noise(2, "music")
+    offset = np.array([[0.05], [-0.2]])
+    shifted = mix(clean + offset, noise - 2 * offset, RATE, 5.0, -23.0, "active", -1.0, "flac24")
+    reference = mix(clean - clean.mean(-1, keepdims=True), noise - noise.mean(-1, keepdims=True), RATE, 5.0, -23.0,
+                    "active", -1.0, "flac24")
+    for name in ("clean", "noise", "noisy"):
+        np.testing.assert_array_equal(shifted.counts[name], reference.counts[name])
+        assert np.all(np.abs(getattr(shifted, name).mean(axis=-1)) < 1e-4)
+    assert abs(snr_db(shifted.clean, shifted.noise, RATE, "active") - 5.0) <= 0.1
+    with pytest.raises(MixError, match="silent"):
+        mix(np.full_like(noise, 0.3), noise, RATE, 10.0, -25.0, "active", -1.0, "flac24")
+
+
 def test_silent_clean_is_refused():
     _, noise = clean_and_noise(1)
     with pytest.raises(MixError, match="silent"):
