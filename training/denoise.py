@@ -378,10 +378,9 @@ class FileDenoiser:
         handle.seek(start)
         return measure_noise(handle.read(end - start, dtype="float32", always_2d=True), rate, self.layout)
 
-    def predict_controls(self, handle: sf.SoundFile, src: Path) -> dict[str, Tensor]:
-        """Controller prediction for the open file `src`, with the measured noise controls (`--noise-profile`,
-        or its own `--noise-region`) and then the overrides applied (units, (1, ...))."""
-        measured = self._region_noise(handle, src) if self.noise_region_s is not None else self.noise_controls
+    def predict_controls(self, handle: sf.SoundFile, measured: Mapping[str, np.ndarray]) -> dict[str, Tensor]:
+        """Controller prediction for the open file, with the `measured` noise controls and then the overrides
+        applied (units, (1, ...))."""
         analysis = np.nan_to_num(self._analysis_audio(handle))
         audio = torch.from_numpy(np.ascontiguousarray(analysis.T))[None].to(self.device)
         with torch.no_grad():
@@ -438,10 +437,9 @@ class FileDenoiser:
                 if frames == 0:
                     text = "empty file (written unchanged)"
                 elif self.is_controller:
-                    controls = self.predict_controls(handle, src)
-                    set_names = set(self.overrides) | set(self.noise_controls)
-                    if self.noise_region_s is not None:
-                        set_names |= {"noise_profile_db", "tonal_detail"}
+                    measured = self._region_noise(handle, src) if self.noise_region_s is not None else self.noise_controls
+                    controls = self.predict_controls(handle, measured)
+                    set_names = set(self.overrides) | set(measured)
                     text = describe_controls(controls, self.layout, set_names)
                     bad = self._stream(handle, writer, controls)
                     if bad:

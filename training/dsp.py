@@ -26,9 +26,8 @@ Signal flow of `spectral_gate` (all steps differentiable w.r.t. the audio and ev
    controller's blind floor, `floor_shape_db`, or a noise recording's mean, `mean_shape_db`),
    ``tonal_detail`` (interpolated the same way) times that shape: a band profile spreads a hum
    harmonic over its whole band, so the harmonic's bin passes as signal while quieter signal bins
-   beside it are gated; the per-bin shape
-   puts the threshold at the harmonic. On broadband noise the shape is estimation ripple (shrunk by a
-   deadband), hence a per-band share, 0 by default.
+   beside it are gated; the per-bin shape puts the threshold at the harmonic. On broadband noise the
+   shape is estimation ripple (shrunk by a deadband), hence a per-band share, 0 by default.
 4. Ballistics: an asymmetric one-pole smoother of the dB gain over frames, per bin,
    ``y[t] = a y[t-1] + (1 - a) x[t]`` with ``a = exp(-hop / (sample_rate * tau))``, using
    ``tau = attack_ms`` while the gain rises (the gate opens) and ``release_ms`` while it falls.
@@ -43,8 +42,9 @@ not bounded by 0 dB (white noise of variance 1 reads 0 dB, but a full-scale 50 H
 +25 dB in its bin); the manifest floors it at -120 dB.
 
 Controls follow the dasp-pytorch conventions: audio is (batch, channels, samples); each control is
-one tensor, (batch, 1) for scalars or (batch, n_bands) for the profile and the tonal detail, in physical units. Neural
-networks produce values in (0, 1) which `denormalize_controls` maps to units with `CONTROL_SPECS`.
+one tensor, (batch, 1) for scalars or (batch, n_bands) for the profile and the tonal detail, in
+physical units. Neural networks produce values in (0, 1) which `denormalize_controls` maps to units
+with `CONTROL_SPECS`.
 
 `CONTROL_SPECS` (the single table of every control; "log" maps u in (0,1) geometrically):
 
@@ -545,19 +545,14 @@ def _gate_params(controls: Mapping[str, Tensor], batch: int, units_per_item: int
         raise KeyError(f"unknown controls {sorted(unknown)}; known: {CONTROL_NAMES}")
     if "noise_profile_db" not in controls:
         raise KeyError("spectral_gate needs controls['noise_profile_db'] (batch, n_bands)")
-    full = {}
-    for s in CONTROL_SPECS:
-        width = layout.n_bands if s.per_band else 1
-        value = controls.get(s.name, s.default)
+    def per_unit(value, width: int) -> Tensor:  # (batch, width) -> (units, width)
         t = _as_batch(value, batch, width, device, dtype)
-        if units_per_item > 1:
-            t = t.repeat_interleave(units_per_item, dim=0)
-        full[s.name] = t
+        return t.repeat_interleave(units_per_item, dim=0) if units_per_item > 1 else t
+
+    full = {s.name: per_unit(controls.get(s.name, s.default), layout.n_bands if s.per_band else 1) for s in CONTROL_SPECS}
     threshold = profile_to_bins(full["noise_profile_db"], layout, interpolation) + full["threshold_db"]
     if controls.get(NOISE_SHAPE_KEY) is not None:
-        shape = _as_batch(controls[NOISE_SHAPE_KEY], batch, layout.n_bins, device, dtype)
-        if units_per_item > 1:
-            shape = shape.repeat_interleave(units_per_item, dim=0)
+        shape = per_unit(controls[NOISE_SHAPE_KEY], layout.n_bins)
         threshold = threshold + profile_to_bins(full["tonal_detail"], layout, interpolation) * shape
     return _GateParams(threshold, full["reduction_db"], full["knee_db"], full["attack_ms"], full["release_ms"],
                        full["freq_smooth_hz"])

@@ -19,7 +19,8 @@ clean signal, PESQ (wideband) and STOI for speech when those packages are import
 gate methods the error of the noise profile used (mean |dB| over bands against the oracle profile).
 
 Written to REPORT_DIR (default RUN_DIR/report_<split>): `results.parquet` (one row per example and
-method, with the scalar controls and `tonal_detail_mean`, the mean over bands, of the gate methods), `summary.csv` (means per method and source type / noise type / SNR bucket), `report.md`
+method, with the scalar controls and `tonal_detail_mean`, the mean over bands, of the gate methods),
+`summary.csv` (means per method and source type / noise type / SNR bucket), `report.md`
 (tables and the cost of every method: parameters, multiply-accumulates per second of audio, real-time
 factor on one CPU core for 10 s of 48 kHz mono) and PNG plots.
 """
