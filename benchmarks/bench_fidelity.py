@@ -3,11 +3,12 @@
 
     pip install -e '.[bench]'        # noisereduce, the reference
     python benchmarks/bench_fidelity.py --speech DIR [...] --music DIR [...] --noise DIR [...]
-                                        [--train-config configs/train_real.toml] [--work DIR]
+                                        [--train-noise DIR [...]] [--train-config configs/train_real.toml] [--work DIR]
 
 1. Builds a corpus from the given real speech, music and noise folders, plus the package's generated
    stationary noises, at 0 / 5 / 10 / 20 dB SNR (active-frame definition), 48 kHz, 4 s clips. Splits
-   are grouped by recording, so the test split holds recordings the model never heard.
+   are grouped by recording, so the test split holds recordings the model never heard. Noise folders
+   given with --train-noise go to the train split only, leaving valid and test as they were.
 2. Trains the controller (both stages) and the mask network on the train split with --train-config.
 3. Evaluates every method on the test split (`training evaluate`), and runs noisereduce 3 in its
    stationary mode on the same mixtures, given a 2 s clip of the same noise recording taken outside
@@ -54,6 +55,8 @@ def write_build_config(path: Path, args: argparse.Namespace) -> Path:
     for kind in ("speech", "music", "noise"):
         for i, folder in enumerate(getattr(args, kind)):
             corpora.append(f'[[corpora]]\nname = "{kind}{i}"\ntype = "{kind}"\npath = "{Path(folder).resolve()}"\n')
+    for i, folder in enumerate(args.train_noise):  # training only: the valid and test splits stay as without them
+        corpora.append(f'[[corpora]]\nname = "train_noise{i}"\ntype = "noise"\npath = "{Path(folder).resolve()}"\nsplit = "train"\n')
     corpora.append('[[corpora]]\nname = "generated_noise"\ntype = "noise"\ngenerator = "noise"\ncount = 4\nduration_s = 30.0\n')
     path.write_text(f"""
 seed = 3
@@ -156,6 +159,8 @@ def main() -> int:
     parser.add_argument("--speech", nargs="+", required=True)
     parser.add_argument("--music", nargs="+", required=True)
     parser.add_argument("--noise", nargs="+", required=True)
+    parser.add_argument("--train-noise", nargs="+", default=[],
+                        help="more noise folders, for training only (every recording in the train split; valid and test unchanged)")
     parser.add_argument("--train-config", default=str(Path(__file__).resolve().parents[1] / "configs" / "train_real.toml"))
     parser.add_argument("--train-examples", type=int, default=1536)
     parser.add_argument("--test-examples", type=int, default=320)

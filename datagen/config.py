@@ -43,6 +43,7 @@ class CorpusConfig:
     weight: float = 1.0  # relative probability of drawing from this corpus (within clean, within noise)
     group_pattern: str = ""  # regex on the path relative to the corpus root; group 1 is the group key
     extensions: tuple[str, ...] = ("wav", "flac", "ogg", "mp3", "aif", "aiff", "opus")
+    split: str = ""  # "": recordings are split by group with the others; a split name puts every recording in it
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ class BuildConfig:
         """Digest of everything that determines the output bytes (not the Dask settings)."""
         data = dataclasses.asdict(self)
         data.pop("dask")
+        for corpus in data["corpora"]:  # added later: left out at its default, so earlier builds keep their hash
+            if not corpus["split"]:
+                del corpus["split"]
         data["render_version"] = RENDER_VERSION
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -164,6 +168,8 @@ def validate(config: BuildConfig, where: str) -> BuildConfig:
         key = f"corpora[{i}] ({corpus.name})"
         require(bool(corpus.path) != bool(corpus.generator), where, f"{key}.path", "or .generator must be set (exactly one)")
         require(corpus.weight > 0, where, f"{key}.weight", "must be > 0")
+        require(not corpus.split or corpus.split in config.splits.fractions, where, f"{key}.split",
+                f"must be empty or one of the splits.fractions names ({', '.join(config.splits.fractions)}), got {corpus.split!r}")
         require(corpus.name.replace("_", "").replace("-", "").isalnum(), where, f"{key}.name", "may only hold letters, digits, '-' and '_'")
         if corpus.generator:
             expected = "noise" if corpus.generator == "nonstationary" else corpus.generator

@@ -86,9 +86,16 @@ def assign_groups(durations: dict[str, float], fractions: dict[str, float], seed
 
 
 def split_sources(rows: list[dict], config: BuildConfig) -> dict[str, str]:
-    """source_id -> split for every usable source; clean by group key per source type, noise per noise type."""
+    """source_id -> split for every usable source; clean by group key per source type, noise per noise type.
+
+    Sources of a corpus with a `split` all go to that split and take no part in the grouping, so adding
+    such a corpus (e.g. extra noise recordings for training only) leaves every other source's split as it was.
+    """
+    pinned = {c.name: c.split for c in config.corpora if c.split}
     strata: dict[tuple, dict[str, float]] = {}
     for row in rows:
+        if row["corpus"] in pinned:
+            continue
         stratum = ("noise", row["noise_type"]) if row["source_type"] == "noise" else ("clean", row["source_type"])
         durations = strata.setdefault(stratum, {})
         durations[row["group_key"]] = durations.get(row["group_key"], 0.0) + row["duration_s"]
@@ -96,7 +103,8 @@ def split_sources(rows: list[dict], config: BuildConfig) -> dict[str, str]:
     for (kind, name), durations in sorted(strata.items()):
         for group, split in assign_groups(durations, config.splits.fractions, config.seed + stable_code(f"{kind}:{name}")).items():
             group_split.setdefault((kind, group), split)  # a group key shared by two strata keeps its first split
-    return {row["source_id"]: group_split[("noise" if row["source_type"] == "noise" else "clean", row["group_key"])] for row in rows}
+    return {row["source_id"]: pinned[row["corpus"]] if row["corpus"] in pinned
+            else group_split[("noise" if row["source_type"] == "noise" else "clean", row["group_key"])] for row in rows}
 
 
 def examples_per_split(config: BuildConfig) -> dict[str, int]:
