@@ -27,14 +27,15 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from manifests.bands import BandLayout, erb_layout
-from manifests.io import atomic_write_bytes, join, read_manifest, table_from_rows, write_manifest
+from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest, table_from_rows, write_manifest
 from manifests.schema import METADATA_KEY, SCHEMA_VERSION
 
-from .config import BuildConfig
+from .config import RENDER_VERSION, BuildConfig
 from .plan import ExamplePlan, plan_examples, split_sources
 from .render import render_example
 from .shards import TarShardWriter
-from .sources import SourceFile, exclusion_reason, index_sources, probe, scan_corpus
+from .probe import probe
+from .sources import SourceFile, exclusion_reason, index_sources, scan_corpus
 
 STATE_DIR = ".build"
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for workers, which also turns off glibc's dynamic mmap
@@ -68,7 +69,12 @@ def _fs(out: str):
 
 
 def prepare_output(out: str, config: BuildConfig, overwrite: bool) -> None:
-    """Refuse a folder holding another config's build (unless `overwrite`) or foreign files; record this config."""
+    """Refuse a folder holding another config's build (unless `overwrite`) or foreign files; record this config.
+
+    A folder whose earlier build stopped before any shard was written (e.g. a config error found
+    while planning) holds nothing to lose: it is taken over without `overwrite`, keeping its probe
+    rows (sources.parquet) when they were measured by the same RENDER_VERSION.
+    """
     fs, root = _fs(out)
     state = join(out, STATE_DIR, "config.json")
     if fs.exists(root) and fs.ls(root):
@@ -76,12 +82,16 @@ def prepare_output(out: str, config: BuildConfig, overwrite: bool) -> None:
             raise BuildError(f"{out}: the folder is not empty and holds no datagen build; choose an empty or new folder")
         previous = json.loads(fs.cat_file(_fs(state)[1]))
         if previous.get("output_hash") != config.output_hash():
-            if not overwrite:
+            rendered = fs.glob(_fs(join(out, STATE_DIR, "parts", "**", "*.parquet"))[1]) or fs.exists(_fs(join(out, "examples.parquet"))[1])
+            if rendered and not overwrite:
                 raise BuildError(f"{out}: holds a build of a different config (hash {previous.get('output_hash')} vs {config.output_hash()}); "
                                  "use another folder, or pass --overwrite to replace it")
+            keep = {_fs(join(out, "sources.parquet"))[1]} if not rendered and previous.get("render_version") == RENDER_VERSION else set()
             for entry in fs.ls(root, detail=False):
-                fs.rm(entry, recursive=True)
-    atomic_write_bytes(state, json.dumps({"output_hash": config.output_hash(), "config": config.to_dict()}, indent=2, sort_keys=True).encode())
+                if entry.rstrip("/") not in keep:
+                    fs.rm(entry, recursive=True)
+    record = {"output_hash": config.output_hash(), "render_version": RENDER_VERSION, "config": config.to_dict()}
+    atomic_write_bytes(state, json.dumps(record, indent=2, sort_keys=True).encode())
     for stale in fs.glob(posixpath.join(root, "**", "*.tmp-*")):  # leftovers of a killed build
         fs.rm(stale)
 
@@ -191,7 +201,10 @@ def run_index(config: BuildConfig, out: str, client, where: str, progress: bool)
     """Probe every source (reusing unchanged rows of `out/sources.parquet`) and apply the build policy."""
     files = scan_all(config, where)
     sources_path = join(out, "sources.parquet")
-    previous = read_manifest(sources_path, "sources") if _fs(sources_path)[0].exists(_fs(sources_path)[1]) else None
+    previous = None
+    if _fs(sources_path)[0].exists(_fs(sources_path)[1]):
+        with contextlib.suppress(ManifestError):  # another schema version: a cache only, probed again
+            previous = read_manifest(sources_path, "sources")
 
     def run_probes(todo: list[SourceFile], min_duration_s: float) -> list[dict]:
         from distributed import as_completed

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,11 @@ NOISE_TYPE_FROM_FOLDER = "from_folder"
 class CorpusConfig:
     """One source corpus: a folder/glob of recordings, or a generator of the embedded demo corpus."""
 
-    name: str
-    type: str = field(metadata=choices(*SOURCE_TYPES))
+    name: str = ""
+    type: str = field(default="", metadata=choices("", *SOURCE_TYPES))  # required unless a recipe sets it
     path: str = ""  # folder, glob ("**/*.flac") or fsspec URL; relative paths are relative to the config file
+    recipe: str = ""  # a public corpus's recipe (datagen/recipes): fills the keys below that are left out
+    variant: str = ""  # the recipe's variant (e.g. "stems" for musdb18hq); "": its default
     generator: str = field(default="", metadata=choices("", *GENERATORS))  # embedded procedural corpus
     count: int = 8  # generator only: files (per noise type for noise)
     duration_s: float = 30.0  # generator only: length of each generated file
@@ -42,6 +45,13 @@ class CorpusConfig:
     noise_type: str = NOISE_TYPE_FROM_FOLDER  # a fixed type, or the name of each file's parent folder
     weight: float = 1.0  # relative probability of drawing from this corpus (within clean, within noise)
     group_pattern: str = ""  # regex on the path relative to the corpus root; group 1 is the group key
+    group_unmatched: str = field(default="error", metadata=choices("error", "own_group"))  # files group_pattern misses
+    noise_type_pattern: str = ""  # regex on the relative path; group 1 is the noise type
+    labels: str = ""  # CSV (path + any of group, noise_type, split) relative to the config file, or "recipe"
+    split_patterns: dict[str, str] = field(default_factory=dict)  # split -> regex on the relative path: pins files
+    official_splits: bool = True  # a recipe's official splits (patterns and metadata) are applied
+    include: tuple[str, ...] = ()  # shell patterns on the relative path ('*' also crosses '/'); (): every file
+    exclude: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ("wav", "flac", "ogg", "mp3", "aif", "aiff", "opus")
     split: str = ""  # "": recordings are split by group with the others; a split name puts every recording in it
 
@@ -125,14 +135,52 @@ class BuildConfig:
         """Digest of everything that determines the output bytes (not the Dask settings)."""
         data = dataclasses.asdict(self)
         data.pop("dask")
-        for corpus in data["corpora"]:  # added later: left out at its default, so earlier builds keep their hash
-            if not corpus["split"]:
-                del corpus["split"]
+        for corpus in data["corpora"]:  # keys added later: left out at their default, so earlier builds keep their hash
+            for key, default in LATER_CORPUS_KEYS.items():
+                if corpus[key] == default:
+                    del corpus[key]
         data["render_version"] = RENDER_VERSION
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+LATER_CORPUS_KEYS = {"split": "", "recipe": "", "variant": "", "group_unmatched": "error", "noise_type_pattern": "", "labels": "",
+                     "split_patterns": {}, "official_splits": True, "include": (), "exclude": ()}
+
+
+def _check_pattern(pattern: str, where: str, key: str, capture: bool) -> None:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"{where}: '{key}' = {pattern!r} is not a valid regular expression ({exc}); fix the pattern") from None
+    require(not capture or compiled.groups >= 1, where, key,
+            f"= {pattern!r} has no capture group: group 1 is the key it extracts, e.g. '^([^/]+)/' for the first folder")
+
+
+def _validate_corpus(corpus: CorpusConfig, key: str, config: BuildConfig, where: str) -> None:
+    require(bool(corpus.name), where, f"{key}.name", "is required")
+    require(bool(corpus.type), where, f"{key}.type", f"is required (one of {', '.join(SOURCE_TYPES)}) unless a recipe sets it")
+    require(bool(corpus.path) != bool(corpus.generator), where, f"{key}.path", "or .generator must be set (exactly one)")
+    require(not corpus.recipe or bool(corpus.path), where, f"{key}.path", "must be the corpus root for a recipe")
+    require(corpus.weight > 0, where, f"{key}.weight", "must be > 0")
+    require(not corpus.split or corpus.split in config.splits.fractions, where, f"{key}.split",
+            f"must be empty or one of the splits.fractions names ({', '.join(config.splits.fractions)}), got {corpus.split!r}")
+    require(corpus.name.replace("_", "").replace("-", "").isalnum(), where, f"{key}.name", "may only hold letters, digits, '-' and '_'")
+    for name, pattern in (("group_pattern", corpus.group_pattern), ("noise_type_pattern", corpus.noise_type_pattern)):
+        if pattern:
+            _check_pattern(pattern, where, f"{key}.{name}", capture=True)
+    for split, pattern in corpus.split_patterns.items():
+        require(split in config.splits.fractions, where, f"{key}.split_patterns.{split}",
+                f"names a split missing from splits.fractions ({', '.join(config.splits.fractions)}); add it there, or remove the pattern"
+                + (" (set official_splits = false to split this corpus by fractions only)" if corpus.recipe else ""))
+        _check_pattern(pattern, where, f"{key}.split_patterns.{split}", capture=False)
+    require(corpus.labels != "recipe" or bool(corpus.recipe), where, f"{key}.labels", "= 'recipe' needs a recipe; give a CSV file instead")
+    if corpus.generator:
+        expected = "noise" if corpus.generator == "nonstationary" else corpus.generator
+        require(corpus.type == expected, where, f"{key}.type", f"must be '{expected}' for generator '{corpus.generator}'")
+        require(corpus.count >= 1 and corpus.duration_s > 0 and corpus.groups >= 1, where, f"{key}.count", "duration_s and groups must be positive")
 
 
 def validate(config: BuildConfig, where: str) -> BuildConfig:
@@ -165,16 +213,7 @@ def validate(config: BuildConfig, where: str) -> BuildConfig:
     require(any(c.type == "noise" for c in config.corpora) and any(c.type != "noise" for c in config.corpora), where, "corpora",
              "must include at least one noise corpus and one speech or music corpus")
     for i, corpus in enumerate(config.corpora):
-        key = f"corpora[{i}] ({corpus.name})"
-        require(bool(corpus.path) != bool(corpus.generator), where, f"{key}.path", "or .generator must be set (exactly one)")
-        require(corpus.weight > 0, where, f"{key}.weight", "must be > 0")
-        require(not corpus.split or corpus.split in config.splits.fractions, where, f"{key}.split",
-                f"must be empty or one of the splits.fractions names ({', '.join(config.splits.fractions)}), got {corpus.split!r}")
-        require(corpus.name.replace("_", "").replace("-", "").isalnum(), where, f"{key}.name", "may only hold letters, digits, '-' and '_'")
-        if corpus.generator:
-            expected = "noise" if corpus.generator == "nonstationary" else corpus.generator
-            require(corpus.type == expected, where, f"{key}.type", f"must be '{expected}' for generator '{corpus.generator}'")
-            require(corpus.count >= 1 and corpus.duration_s > 0 and corpus.groups >= 1, where, f"{key}.count", "duration_s and groups must be positive")
+        _validate_corpus(corpus, f"corpora[{i}] ({corpus.name})", config, where)
     return config
 
 
@@ -184,12 +223,19 @@ def _resolve_paths(config: BuildConfig, base_dir: Path) -> BuildConfig:
         path = corpus.path
         if path and "://" not in path and not os.path.isabs(os.path.expanduser(path)):
             path = str((base_dir / path).resolve())
-        corpora.append(dataclasses.replace(corpus, path=os.path.expanduser(path) if path else ""))
+        labels = corpus.labels
+        if labels and labels != "recipe" and "://" not in labels and not os.path.isabs(os.path.expanduser(labels)):
+            labels = str((base_dir / labels).resolve())
+        corpora.append(dataclasses.replace(corpus, path=os.path.expanduser(path) if path else "", labels=os.path.expanduser(labels)))
     return dataclasses.replace(config, corpora=tuple(corpora))
 
 
 def parse_config(table: dict, where: str, base_dir: Path) -> BuildConfig:
-    """A BuildConfig from a parsed TOML table; `where` names the source in errors."""
+    """A BuildConfig from a parsed TOML table (recipes expanded); `where` names the source in errors."""
+    from .recipes import expand_corpora
+
+    if isinstance(table.get("corpora"), list):
+        table = {**table, "corpora": expand_corpora(table["corpora"], where)}
     config = build_dataclass(BuildConfig, table, where)
     return validate(_resolve_paths(config, base_dir), where)
 

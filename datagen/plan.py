@@ -62,14 +62,17 @@ def _rank(seed: int, key: str) -> str:
     return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
 
 
-def assign_groups(durations: dict[str, float], fractions: dict[str, float], seed: int) -> dict[str, str]:
+def assign_groups(durations: dict[str, float], fractions: dict[str, float], seed: int,
+                  preassigned_s: dict[str, float] | None = None) -> dict[str, str]:
     """Map each group to a split so split durations follow `fractions`; groups never straddle splits.
 
     Largest groups first (ties by seeded hash), each to the split furthest below its target share
     relative to that share, so that every split with a share gets a group while groups last.
+    `preassigned_s` (split -> seconds already in it, e.g. official splits) counts toward the shares.
     """
-    total = sum(durations.values())
-    assigned = {name: 0.0 for name in fractions}
+    preassigned_s = preassigned_s or {}
+    assigned = {name: preassigned_s.get(name, 0.0) for name in fractions}
+    total = sum(durations.values()) + sum(assigned.values())
     result = {}
 
     def relative_deficit(split: str) -> tuple:
@@ -85,26 +88,85 @@ def assign_groups(durations: dict[str, float], fractions: dict[str, float], seed
     return result
 
 
-def split_sources(rows: list[dict], config: BuildConfig) -> dict[str, str]:
-    """source_id -> split for every usable source; clean by group key per source type, noise per noise type.
+SMALL_NOISE_TYPES = "(noise types with fewer groups than splits)"
 
+
+def _kind(row: dict) -> str:
+    return "noise" if row["source_type"] == "noise" else "clean"
+
+
+def group_pins(rows: list[dict]) -> dict[tuple[str, str], str]:
+    """(kind, group) -> the split its files are pinned to (official splits); a group pinned to two splits is a PlanError."""
+    pins: dict[tuple[str, str], dict[str, str]] = {}
+    for row in rows:
+        if row.get("split_pin"):
+            pins.setdefault((_kind(row), row["group_key"]), {}).setdefault(row["split_pin"], row["path"])
+    conflicts = {key: paths for key, paths in pins.items() if len(paths) > 1}
+    if conflicts:
+        (kind, group), paths = next(iter(sorted(conflicts.items())))
+        raise PlanError(f"group '{group}' ({kind}) has files pinned to several splits by official splits: "
+                        + ", ".join(f"{split} (e.g. {path})" for split, path in sorted(paths.items()))
+                        + f"; {len(conflicts)} group(s) like this. A group must stay in one split: fix group_pattern or split_patterns, "
+                          "or set official_splits = false")
+    return {key: next(iter(paths)) for key, paths in pins.items()}
+
+
+def _strata(rows: list[dict], fractions: dict[str, float]) -> dict[tuple[str, str], list[dict]]:
+    """Rows by splitting stratum: clean by source type; noise by noise type, types too small to split pooled."""
+    strata: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        strata.setdefault(("noise", row["noise_type"]) if _kind(row) == "noise" else ("clean", row["source_type"]), []).append(row)
+    splits_with_share = sum(1 for v in fractions.values() if v > 0)
+    pooled: dict[tuple[str, str], list[dict]] = {}
+    for (kind, name), members in sorted(strata.items()):
+        small = kind == "noise" and len({r["group_key"] for r in members}) < splits_with_share
+        pooled.setdefault((kind, SMALL_NOISE_TYPES) if small else (kind, name), []).extend(members)
+    return pooled
+
+
+def split_sources(rows: list[dict], config: BuildConfig) -> dict[str, str]:
+    """source_id -> split for every usable source; no group key of a kind (clean / noise) is in two splits.
+
+    Clean sources are split by group key per source type, noise per noise type; noise types with
+    fewer groups than splits cannot be split and are pooled, whole groups to a split. A group with a
+    file pinned to a split (official splits) goes there whole and counts toward that split's share.
     Sources of a corpus with a `split` all go to that split and take no part in the grouping, so adding
     such a corpus (e.g. extra noise recordings for training only) leaves every other source's split as it was.
     """
-    pinned = {c.name: c.split for c in config.corpora if c.split}
-    strata: dict[tuple, dict[str, float]] = {}
-    for row in rows:
-        if row["corpus"] in pinned:
-            continue
-        stratum = ("noise", row["noise_type"]) if row["source_type"] == "noise" else ("clean", row["source_type"])
-        durations = strata.setdefault(stratum, {})
-        durations[row["group_key"]] = durations.get(row["group_key"], 0.0) + row["duration_s"]
+    pinned_corpora = {c.name: c.split for c in config.corpora if c.split}
+    free = [row for row in rows if row["corpus"] not in pinned_corpora]
+    pins = group_pins(free)
     group_split: dict[tuple[str, str], str] = {}
-    for (kind, name), durations in sorted(strata.items()):
-        for group, split in assign_groups(durations, config.splits.fractions, config.seed + stable_code(f"{kind}:{name}")).items():
+    for (kind, name), members in sorted(_strata(free, config.splits.fractions).items()):
+        durations: dict[str, float] = {}
+        preassigned: dict[str, float] = {}
+        for row in members:
+            pin = pins.get((kind, row["group_key"]))
+            if pin is not None:
+                preassigned[pin] = preassigned.get(pin, 0.0) + row["duration_s"]
+                group_split.setdefault((kind, row["group_key"]), pin)
+            else:
+                durations[row["group_key"]] = durations.get(row["group_key"], 0.0) + row["duration_s"]
+        seed = config.seed + stable_code(f"{kind}:{name}")
+        for group, split in assign_groups(durations, config.splits.fractions, seed, preassigned).items():
             group_split.setdefault((kind, group), split)  # a group key shared by two strata keeps its first split
-    return {row["source_id"]: pinned[row["corpus"]] if row["corpus"] in pinned
-            else group_split[("noise" if row["source_type"] == "noise" else "clean", row["group_key"])] for row in rows}
+    return {row["source_id"]: pinned_corpora[row["corpus"]] if row["corpus"] in pinned_corpora
+            else group_split[(_kind(row), row["group_key"])] for row in rows}
+
+
+def describe_groups(rows: list[dict], split_of: dict[str, str], kind: str) -> str:
+    """Why a split lacks `kind` ("clean" or "noise") sources: groups per stratum and the splits they went to."""
+    parts = []
+    strata: dict[str, dict[str, set]] = {}
+    for row in rows:
+        if _kind(row) == kind:
+            name = row["source_type"] if kind == "clean" else row["noise_type"]
+            strata.setdefault(name, {}).setdefault(row["group_key"], set()).add(split_of[row["source_id"]])
+    for name, groups in sorted(strata.items()):
+        splits = sorted({s for splits in groups.values() for s in splits})
+        shown = ", ".join(sorted(groups)[:5]) + (", ..." if len(groups) > 5 else "")
+        parts.append(f"{name} has {len(groups)} group(s) ({shown}), in split(s) {', '.join(splits)}")
+    return "; ".join(parts) if parts else f"there are no usable {'speech or music' if kind == 'clean' else 'noise'} recordings at all"
 
 
 def examples_per_split(config: BuildConfig) -> dict[str, int]:
@@ -188,9 +250,11 @@ def plan_examples(rows: list[dict], split_of: dict[str, str], config: BuildConfi
             continue
         pool = _Pool([r for r in rows if split_of[r["source_id"]] == split], clip_s, config)
         if not pool.clean or not pool.noise:
-            missing = "speech or music" if not pool.clean else "noise"
-            raise PlanError(f"split '{split}' has no usable {missing} recordings: add recordings or groups, or lower splits.fractions.{split} "
-                            "(see the excluded files in build.json and sources.parquet)")
+            kind = "clean" if not pool.clean else "noise"
+            raise PlanError(f"split '{split}' has no usable {'speech or music' if kind == 'clean' else 'noise'} recordings: "
+                            f"{describe_groups(rows, split_of, kind)}. Groups come from each corpus's group_pattern or labels "
+                            "(a pattern that captures a folder above the speaker, e.g. a subset name, gives too few); check them, "
+                            f"add recordings, or set splits.examples.{split} = 0 (see the excluded files in build.json and sources.parquet)")
         for index in range(count):
             rng = np.random.default_rng([config.seed, stable_code(split), index])
             clean, clean_start = pool.draw_clean(rng)

@@ -1,28 +1,24 @@
-"""Scanning the configured corpora and probing each recording once (-> sources.parquet rows).
+"""Scanning the configured corpora into source files, reusing probe rows of unchanged files, and the build policy.
 
-Probing reads a whole file and measures what planning and auditing need. A file that cannot be used
-(unreadable, empty, NaN, silent, too short) becomes a row with an `error` and is skipped later; it
-never stops the run. Rows of files whose size and mtime are unchanged are reused from a previous index.
+Rows of files whose size and mtime are unchanged are reused from a previous index; the rest are
+probed (`datagen.probe`).
 """
 from __future__ import annotations
 
 import hashlib
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import fsspec
-import numpy as np
 import pyarrow as pa
-import soundfile as sf
 
-from .analysis import ACTIVITY_HOP_S, activity_mask, bandwidth_hz, integrated_loudness_lufs, peak_dbfs
-from .config import NOISE_TYPE_FROM_FOLDER, BuildConfig, ConfigError, CorpusConfig
-from .stationarity import stationarity_db
+from .config import BuildConfig, ConfigError, CorpusConfig
+from .labels import label_files, read_labels_csv
+from .recipes import LABELS_FROM_RECIPE, FileLabels, check_root, get_recipe, matches_any, part_of
 
-SILENCE_PEAK_DBFS = -100.0
 GLOB_CHARS = "*?["
+TOO_SHORT = "too short"  # the error of a probe row that depends on filters.min_duration_s: such rows are probed again
 
 
 @dataclass(frozen=True)
@@ -38,6 +34,7 @@ class SourceFile:
     synthetic: bool
     file_size_bytes: int
     mtime_ns: int
+    split_pin: str | None = None  # official split from the corpus's metadata or split_patterns; None: the fractions decide
 
     @property
     def source_id(self) -> str:
@@ -51,100 +48,58 @@ def _mtime_ns(info: dict) -> int:
     return int(float(mtime) * 1e9)
 
 
-def _group_key(corpus: CorpusConfig, relative_path: str) -> str:
-    if corpus.group_pattern:
-        match = re.search(corpus.group_pattern, relative_path)
-        if match and match.groups():
-            return match.group(1)
-    return relative_path
-
-
-def _noise_type(corpus: CorpusConfig, relative_path: str) -> str | None:
-    if corpus.type != "noise":
-        return None
-    if corpus.noise_type != NOISE_TYPE_FROM_FOLDER:
-        return corpus.noise_type
-    folder = posixpath.basename(posixpath.dirname(relative_path))
-    return folder or corpus.name
-
-
-def scan_corpus(corpus: CorpusConfig, path: str, synthetic: bool, where: str) -> list[SourceFile]:
-    """Every audio file of one corpus under `path` (folder, glob or single file), sorted by path."""
+def _list_files(corpus: CorpusConfig, path: str, where: str) -> tuple[object, str, dict[str, dict]]:
+    """(filesystem, root, {fs path: info}) of everything under a folder, glob or single file."""
     fs, fs_path = fsspec.core.url_to_fs(path)
     if any(ch in fs_path for ch in GLOB_CHARS):
         root = fs_path[: min(fs_path.index(ch) for ch in GLOB_CHARS if ch in fs_path)].rsplit("/", 1)[0]
-        found = {p: fs.info(p) for p in fs.glob(fs_path)}
-    elif fs.isdir(fs_path):
-        root = fs_path.rstrip("/")
-        found = fs.find(fs_path, detail=True)
-    elif fs.isfile(fs_path):
-        root = posixpath.dirname(fs_path)
-        found = {fs_path: fs.info(fs_path)}
-    else:
-        raise ConfigError(f"{where}: corpora '{corpus.name}' path '{path}' does not exist; fix 'path'")
+        return fs, root, {p: fs.info(p) for p in fs.glob(fs_path)}
+    if fs.isdir(fs_path):
+        return fs, fs_path.rstrip("/"), fs.find(fs_path, detail=True)
+    if fs.isfile(fs_path):
+        return fs, posixpath.dirname(fs_path), {fs_path: fs.info(fs_path)}
+    raise ConfigError(f"{where}: corpora '{corpus.name}' path '{path}' does not exist; fix 'path'")
+
+
+def _corpus_labels(corpus: CorpusConfig, fs, root: str, relative_paths: list[str], where: str) -> dict[str, FileLabels] | None:
+    if corpus.labels == LABELS_FROM_RECIPE:
+        recipe = get_recipe(corpus.recipe, where, f"corpora '{corpus.name}' recipe")
+        return recipe.labels(fs, root, relative_paths, part_of(recipe, corpus.variant, corpus.type)) if recipe.labels else {}
+    if corpus.labels:
+        labels_fs, labels_path = fsspec.core.url_to_fs(corpus.labels)
+        return read_labels_csv(labels_fs, labels_path, where, corpus.name)
+    return None
+
+
+def scan_corpus(corpus: CorpusConfig, path: str, synthetic: bool, where: str) -> list[SourceFile]:
+    """Every audio file of one corpus under `path` (folder, glob or single file) that its patterns select, sorted by path.
+
+    Raises ConfigError when nothing is found, a recipe's root does not look like its corpus, or files are left unlabelled.
+    """
+    fs, root, found = _list_files(corpus, path, where)
     extensions = tuple("." + ext.lower().lstrip(".") for ext in corpus.extensions)
-    files = []
+    audio = {}
     for fs_file in sorted(found):
-        info = found[fs_file]
-        if info.get("type") == "directory" or not fs_file.lower().endswith(extensions):
+        if found[fs_file].get("type") == "directory" or not fs_file.lower().endswith(extensions):
             continue
-        relative = posixpath.relpath(fs_file, root) if root else fs_file
+        audio[posixpath.relpath(fs_file, root) if root else fs_file] = fs_file
+    if corpus.recipe:
+        check_root(get_recipe(corpus.recipe, where, f"corpora '{corpus.name}' recipe"), path, list(audio), where, corpus.name)
+    relative_paths = [rel for rel in audio if (not corpus.include or matches_any(rel, corpus.include)) and not matches_any(rel, corpus.exclude)]
+    if not relative_paths:
+        selection = f" matching include {list(corpus.include)}" if corpus.include else ""
+        raise ConfigError(f"{where}: corpora '{corpus.name}' path '{path}' holds no audio files with extensions "
+                          f"{', '.join(corpus.extensions)}{selection}{' (after exclude)' if corpus.exclude else ''}; fix 'path'"
+                          + (", 'include' or 'exclude'" if corpus.include or corpus.exclude else ""))
+    labelled = label_files(corpus, relative_paths, _corpus_labels(corpus, fs, root, relative_paths, where), where)
+    files = []
+    for relative, label in zip(relative_paths, labelled):
+        fs_file = audio[relative]
+        info = found[fs_file]
         full = fs_file if "://" not in path else fs.unstrip_protocol(fs_file)
-        files.append(SourceFile(full, relative, corpus.name, corpus.type, _noise_type(corpus, relative), _group_key(corpus, relative),
-                                synthetic, int(info.get("size") or 0), _mtime_ns(info)))
-    if not files:
-        raise ConfigError(f"{where}: corpora '{corpus.name}' path '{path}' holds no audio files with extensions {', '.join(corpus.extensions)}")
+        files.append(SourceFile(full, relative, corpus.name, corpus.type, label.noise_type, label.group_key, synthetic,
+                                int(info.get("size") or 0), _mtime_ns(info), label.split_pin))
     return files
-
-
-def read_audio(path: str) -> tuple[np.ndarray, int]:
-    """A whole file -> ((channels, frames) float32, sample_rate)."""
-    with fsspec.open(path, "rb") as handle:
-        audio, sample_rate = sf.read(handle, dtype="float32", always_2d=True)
-    return np.ascontiguousarray(audio.T), int(sample_rate)
-
-
-def _measure(audio: np.ndarray, sample_rate: int, source_type: str) -> dict:
-    mask = activity_mask(audio, sample_rate)
-    return {
-        "loudness_lufs": float(integrated_loudness_lufs(audio, sample_rate)),
-        "peak_dbfs": float(peak_dbfs(audio)),
-        "active_ratio": float(mask.mean()) if mask.size else 0.0,
-        "active_mask": np.packbits(mask).tobytes(),
-        "activity_hop_s": ACTIVITY_HOP_S,
-        "bandwidth_hz": float(bandwidth_hz(audio, sample_rate)),
-        "stationarity_db": float(stationarity_db(audio, sample_rate)) if source_type == "noise" else None,
-    }
-
-
-def probe(source: SourceFile, min_duration_s: float) -> dict:
-    """Measure one file -> a sources row; failures become an `error`, never an exception."""
-    row = {
-        "source_id": source.source_id, "path": source.path, "corpus": source.corpus, "source_type": source.source_type,
-        "noise_type": source.noise_type, "group_key": source.group_key, "synthetic": source.synthetic,
-        "file_size_bytes": source.file_size_bytes, "mtime_ns": source.mtime_ns,
-    }
-    try:
-        audio, sample_rate = read_audio(source.path)
-    except Exception as exc:  # any decoder failure is a property of the file, reported per file
-        # libsndfile's own text, not str(exc): that names the in-memory file object, which differs per process
-        detail = getattr(exc, "error_string", None) or str(exc)
-        return {**row, "error": f"unreadable: {type(exc).__name__}: {detail}".strip()}
-    frames = audio.shape[1]
-    row.update(sample_rate=sample_rate, channels=audio.shape[0], frames=frames, duration_s=frames / sample_rate)
-    if frames == 0:
-        return {**row, "error": "empty: no audio frames"}
-    if not np.all(np.isfinite(audio)):
-        return {**row, "error": "contains NaN or infinite samples"}
-    if peak_dbfs(audio) < SILENCE_PEAK_DBFS:
-        return {**row, "error": f"silent: peak below {SILENCE_PEAK_DBFS:.0f} dBFS"}
-    if frames / sample_rate < min_duration_s:
-        return {**row, "error": f"too short: {frames / sample_rate:.3f} s < filters.min_duration_s = {min_duration_s} s"}
-    try:
-        row.update(_measure(audio, sample_rate, source.source_type))
-    except ValueError as exc:
-        return {**row, "error": f"cannot be measured: {exc}"}
-    return row
 
 
 def reusable_rows(previous: pa.Table | None) -> dict[tuple[str, int, int], dict]:
@@ -167,14 +122,14 @@ def index_sources(
     todo = []
     for i, source in enumerate(files):
         row = cached.get((source.path, source.file_size_bytes, source.mtime_ns))
-        if row is not None and row.get("corpus") == source.corpus and row.get("group_key") == source.group_key \
+        if row is not None and not (row.get("error") or "").startswith(TOO_SHORT) and row.get("corpus") == source.corpus and row.get("group_key") == source.group_key \
                 and row.get("noise_type") == source.noise_type and row.get("source_type") == source.source_type:
             keep[i] = {**row, "excluded_reason": None}
         else:
             todo.append(i)
     for i, row in zip(todo, run_probes([files[i] for i in todo], min_duration_s)):
         keep[i] = row
-    return [keep[i] for i in range(len(files))]
+    return [{**keep[i], "split_pin": source.split_pin} for i, source in enumerate(files)]
 
 
 def exclusion_reason(row: dict, config: BuildConfig) -> str | None:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from .bands import BandLayout
-from .schema import AUDIO_MEMBERS, METADATA_KEY, SCHEMA_VERSION, SCHEMAS
+from .schema import AUDIO_MEMBERS, METADATA_KEY, SCHEMA_VERSIONS, SCHEMAS
 
 
 class ManifestError(ValueError):
@@ -61,7 +61,7 @@ def write_manifest(table: pa.Table, path: str, kind: str, extra: Mapping[str, An
     schema = SCHEMAS[kind]
     if not table.schema.equals(schema):
         table = table.select(schema.names).cast(schema)
-    meta = {"kind": kind, "version": SCHEMA_VERSION, **(extra or {})}
+    meta = {"kind": kind, "version": SCHEMA_VERSIONS[kind], **(extra or {})}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True).encode()})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", row_group_size=65536)
@@ -80,9 +80,10 @@ def _checked_metadata(schema: pa.Schema, path: str) -> dict:
     if raw is None:
         raise ManifestError(f"{path}: not a hifi-denoise manifest (no '{METADATA_KEY.decode()}' metadata); build it with `datagen build`")
     meta = json.loads(raw)
-    if meta.get("version") != SCHEMA_VERSION:
+    expected = SCHEMA_VERSIONS.get(meta.get("kind"))
+    if meta.get("version") != expected:
         raise ManifestError(
-            f"{path}: manifest schema version {meta.get('version')!r}, but this package reads version {SCHEMA_VERSION}; "
+            f"{path}: '{meta.get('kind')}' manifest schema version {meta.get('version')!r}, but this package reads version {expected}; "
             "rebuild the corpus with this version's `datagen build`, or install the version that wrote it"
         )
     return meta
@@ -92,7 +93,7 @@ def read_manifest(path: str, kind: str, columns: list[str] | None = None) -> pa.
     """Read a manifest of the given kind, refusing a wrong kind or schema version."""
     unknown = sorted(set(columns or ()) - set(SCHEMAS[kind].names))
     if unknown:
-        raise ManifestError(f"{path}: no column {', '.join(repr(c) for c in unknown)} in a version-{SCHEMA_VERSION} '{kind}' manifest")
+        raise ManifestError(f"{path}: no column {', '.join(repr(c) for c in unknown)} in a version-{SCHEMA_VERSIONS[kind]} '{kind}' manifest")
     try:
         with fsspec.open(str(path), "rb") as handle:
             table = pq.read_table(handle, columns=columns)

@@ -4,13 +4,15 @@
 `examples.parquet`: one row per synthesized example (every random choice, every gain, where its
 audio lives in the tar shards, checksums, and the per-band profile of the noise mixed in).
 
-Bump SCHEMA_VERSION on any change a reader could misread; readers refuse other versions.
+Each kind has its own version (SCHEMA_VERSIONS); bump it on any change a reader could misread.
+Readers refuse other versions.
 """
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: + json_sha256, - noisy_loudness_lufs
+SCHEMA_VERSION = 2  # of examples.parquet; 2: + json_sha256, - noisy_loudness_lufs
+SOURCES_SCHEMA_VERSION = 3  # 3: + split_pin
 METADATA_KEY = b"hifi_denoise.manifest"
 
 SOURCE_TYPES = ("speech", "music", "noise")
@@ -40,6 +42,7 @@ SOURCES_SCHEMA = pa.schema(
         ("mtime_ns", pa.int64()),
         ("error", pa.string()),  # probe failure: unreadable, empty, silent, NaN, too short; null when fine
         ("excluded_reason", pa.string()),  # build policy: non-stationary, band-limited, too short; null when used
+        ("split_pin", pa.string()),  # official split (corpus metadata or split_patterns); null: assigned by the fractions
     ]
 )
 
@@ -95,3 +98,4 @@ EXAMPLES_SCHEMA = pa.schema(
 )
 
 SCHEMAS = {"sources": SOURCES_SCHEMA, "examples": EXAMPLES_SCHEMA}
+SCHEMA_VERSIONS = {"sources": SOURCES_SCHEMA_VERSION, "examples": SCHEMA_VERSION}

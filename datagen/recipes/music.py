@@ -1,0 +1,6 @@
+"""Recipes of public music corpora."""
+from __future__ import annotations
+
+from .base import Recipe
+
+RECIPES: tuple[Recipe, ...] = ()
