@@ -14,7 +14,10 @@ from .audit import DEFAULT_BY, AuditError
 from .build import BuildError, band_layout_of, build, dask_client, prepare_output, run_index
 from .config import BuildConfig, ConfigError, config_from_table, demo_config, load_config
 from .mix import MixError
-from .plan import PlanError, noise_needs_loop
+from .index_report import render_summary, summarize
+from .plan import PlanError, noise_needs_loop, split_sources
+from .recipes.describe import describe_recipe
+from .text_table import aligned
 
 
 def _load(config_path: str | None) -> tuple[BuildConfig, str]:
@@ -49,10 +52,26 @@ def cmd_index(args: argparse.Namespace) -> int:
         rows = run_index(config, args.out, client, where, progress=not args.no_progress)
     failed = [r for r in rows if r.get("error")]
     excluded = [r for r in rows if r.get("excluded_reason")]
-    print(f"indexed {len(rows)} recordings into {join(args.out, 'sources.parquet')}: {len(rows) - len(failed) - len(excluded)} usable, "
+    usable = [r for r in rows if not r.get("error") and not r.get("excluded_reason")]
+    print(f"indexed {len(rows)} recordings into {join(args.out, 'sources.parquet')}: {len(usable)} usable, "
           f"{len(excluded)} excluded, {len(failed)} failed")
-    for row in failed + excluded:
+    print(render_summary(summarize(rows, split_sources(usable, config)), list(config.splits.fractions)), end="")
+    for row in (failed + excluded)[: args.limit]:
         print(f"  {row['path']}: {row.get('error') or row.get('excluded_reason')}")
+    if len(failed) + len(excluded) > args.limit:
+        print(f"  ... and {len(failed) + len(excluded) - args.limit} more (all of them in {join(args.out, 'sources.parquet')})")
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from .recipes import RECIPES, get_recipe
+
+    if args.name:
+        sys.stdout.write(describe_recipe(get_recipe(args.name, "datagen recipes", "NAME")))
+        return 0
+    rows = [[r.name, ", ".join(r.types), r.native_rate, r.bandwidth, r.hours, r.licence] for r in sorted(RECIPES.values(), key=lambda r: r.name)]
+    print("\n".join(aligned(["recipe", "types", "native rate", "bandwidth", "hours", "licence"], rows)))
+    print("\n`datagen recipes NAME` shows a recipe's layout, variants, citation and an example config.")
     return 0
 
 
@@ -158,16 +177,23 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datagen", description="Synthesize (noisy, clean) corpora of speech and music mixed with stationary noise.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    commands = {}
     for name, func, help_text in [
         ("build", cmd_build, "index the corpora, plan and render all examples, write shards and manifests"),
-        ("index", cmd_index, "probe the configured corpora into OUT/sources.parquet"),
+        ("index", cmd_index, "probe the configured corpora into OUT/sources.parquet and print per corpus: files, usable, "
+                             "excluded by reason, groups per split"),
     ]:
-        command = sub.add_parser(name, help=help_text)
+        command = commands[name] = sub.add_parser(name, help=help_text)
         command.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
         command.add_argument("--out", required=True, help="build folder (local path or fsspec URL)")
         command.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
         _add_cluster_args(command)
         command.set_defaults(func=func)
+    commands["index"].add_argument("--limit", type=int, default=20, help="failed and excluded files listed (default: %(default)s)")
+
+    recipes = sub.add_parser("recipes", help="list the recipes for public corpora (licence, rate, bandwidth, hours), or show one")
+    recipes.add_argument("name", nargs="?", help="a recipe to show in full: layout, variants, citation, example config")
+    recipes.set_defaults(func=cmd_recipes)
 
     render = sub.add_parser("render", help="re-render one example from its manifest row, optionally with one choice changed")
     render.add_argument("out", help="build folder")

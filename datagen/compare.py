@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .audit import METRICS, AuditResult, audit, fmt, jsonable
+from .text_table import aligned
 
 DIFF_BY = ("split", "source_type", "noise_type")
 DIST_FIELDS = ("count", "mean", "p5", "p50", "p95")
@@ -177,9 +178,7 @@ def summary_line(diff: BuildDiff) -> str:
 def render_text(diff: BuildDiff, show_all: bool = False) -> str:
     lines = []
     for title, headers, rows in _tables(diff, show_all):
-        widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-        lines += [f"== {title} ==", "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows] or ["(no changes)"]
+        lines += [f"== {title} ==", *aligned(headers, rows, rule=True)] + ([] if rows else ["(no changes)"])
         lines.append("")
     lines.append(summary_line(diff))
     return "\n".join(lines) + "\n"

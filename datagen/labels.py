@@ -45,9 +45,10 @@ def read_labels_csv(fs, path: str, where: str, corpus: str) -> dict[str, FileLab
     return {row["path"].strip().removeprefix("./"): FileLabels(**{c: (row.get(c) or "").strip() or None for c in LABEL_COLUMNS}) for row in rows}
 
 
-def _unmatched_error(where: str, corpus: CorpusConfig, key: str, what: str, missed: list[str], total: int, fix: str) -> ConfigError:
+def _unmatched_error(where: str, corpus: CorpusConfig, what: str, missed: list[str], total: int, fix: str) -> ConfigError:
+    """`what` holds '{files}', replaced by 'N of M files'."""
     shown = ", ".join(missed[:SHOWN_UNMATCHED]) + (", ..." if len(missed) > SHOWN_UNMATCHED else "")
-    return ConfigError(f"{where}: corpora '{corpus.name}' {key} {what} for {len(missed)} of {total} files (e.g. {shown}); {fix}")
+    return ConfigError(f"{where}: corpora '{corpus.name}': {what.format(files=f'{len(missed)} of {total} files')} (e.g. {shown}); {fix}")
 
 
 def _search(pattern: re.Pattern, relative_path: str) -> str | None:
@@ -88,13 +89,13 @@ def label_files(corpus: CorpusConfig, relative_paths: list[str], labels: dict[st
         result.append(Labelled(group, noise_type, split))
     total = len(relative_paths)
     if no_group and corpus.group_unmatched == "error":
-        source = f"group_pattern {corpus.group_pattern!r} does not match" if group_re is not None else \
-            f"labels ({corpus.labels if corpus.labels != 'recipe' else 'the recipe metadata'}) give no group"
-        raise _unmatched_error(where, corpus, "group", source, no_group, total,
+        what = f"group_pattern {corpus.group_pattern!r} does not match {{files}}" if group_re is not None else \
+            f"labels ({corpus.labels if corpus.labels != 'recipe' else 'the recipe metadata'}) give no group for {{files}}"
+        raise _unmatched_error(where, corpus, what, no_group, total,
                                "fix the pattern (it is searched in the path relative to the corpus root, group 1 is the key), leave those "
                                "files out with 'exclude', or set group_unmatched = \"own_group\" to make each such file its own group")
     if no_noise_type:
-        raise _unmatched_error(where, corpus, "noise type", f"noise_type_pattern {corpus.noise_type_pattern!r} does not match", no_noise_type,
+        raise _unmatched_error(where, corpus, f"noise_type_pattern {corpus.noise_type_pattern!r} does not match {{files}}", no_noise_type,
                                total, "fix the pattern (group 1 is the noise type) or leave those files out with 'exclude'")
     return result
 
