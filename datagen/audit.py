@@ -4,6 +4,7 @@
 OUT/build.json when present) and returns an `AuditResult`: counts and hours per split x source type x
 corpus x noise type, distributions (summary statistics and histograms) of SNR, loudness, duration and
 gains, the stationarity scores of the noise recordings used and excluded, group coverage per split,
+the effective bandwidth of the clean examples against the output's Nyquist (`datagen.bandwidth`),
 examples whose measured SNR departs from target, leakage between splits and missing examples.
 
 Rendering is separate: `render_text`, `render_markdown`, `render_json` and `render_html` all draw the
@@ -28,6 +29,9 @@ import pyarrow.compute as pc
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest, read_metadata
 from manifests.schema import EXAMPLES_SCHEMA
 
+from .bandwidth import FULL_BAND_MIN_NYQUIST_FRACTION, bandlimited_warning, full_band_min_hz, nyquist_hz, summarize_bandwidth
+from .coverage import noise_type_gap_warnings, noise_types_by_split
+
 SNR_TOLERANCE_DB = 0.1  # the build guarantees |measured - target| <= this; the audit checks it
 HIST_BINS = 24
 LIST_LIMIT = 20  # rows listed in the terminal for long lists (all of them are in the JSON)
@@ -46,12 +50,12 @@ METRICS = {  # column -> label; "snr_error_db" is derived (measured - target)
 DIMENSIONS = ("source_type", "noise_type")
 PERCENTILES = (5, 25, 50, 75, 95)
 EXAMPLE_COLUMNS = [
-    "example_id", "split", "index", "shard", "source_type", "clean_source_id", "clean_corpus", "group_key",
+    "example_id", "split", "index", "shard", "source_type", "clean_source_id", "clean_corpus", "group_key", "clean_bandwidth_hz",
     "noise_source_id", "noise_corpus", "noise_type", "snr_definition", "snr_target_db", "snr_measured_db",
     "clean_loudness_lufs", "clean_gain_db", "noise_gain_db", "ceiling_gain_db",
     "duration_s", "sample_rate", "channels", "audio_format", "synthetic",
 ]
-SOURCE_COLUMNS = ["source_id", "path", "corpus", "source_type", "noise_type", "group_key", "synthetic", "duration_s",
+SOURCE_COLUMNS = ["source_id", "path", "corpus", "source_type", "noise_type", "group_key", "synthetic", "sample_rate", "duration_s",
                   "stationarity_db", "error", "excluded_reason"]
 SPARK = "▁▂▃▄▅▆▇█"
 NONE_LABEL = "(none)"
@@ -68,7 +72,7 @@ class AuditError(ValueError):
 class Distribution:
     """Summary statistics and a histogram (shared edges per metric) of one metric over one group of examples."""
 
-    dimension: str  # "all" | "source_type" | "noise_type" | "stationarity"
+    dimension: str  # "all" | "source_type" | "noise_type" | "stationarity" | "clean_corpus" (bandwidth)
     group: str
     metric: str
     count: int  # finite values
@@ -108,6 +112,7 @@ class AuditResult:
     noise_coverage: list[dict]  # noise recordings per split x noise type
     sources: list[dict]  # per source type x corpus: recordings used, unused, excluded, failed
     stationarity: dict  # threshold, per noise type summary, distributions of used and excluded, excluded list
+    bandwidth: dict  # output rate, Nyquist, full-band threshold, per corpus x split summary, per corpus distributions
     snr: dict  # tolerance, count, max error, worst examples
     leaks: list[Leak]
     missing: list[str]  # missing / duplicated / dangling: each a hard failure
@@ -367,6 +372,36 @@ def _stationarity(sources: list[dict], used: set, config: dict | None) -> dict:
             "excluded": excluded}
 
 
+def _output_sample_rate_hz(table: pa.Table, config: dict | None) -> int | None:
+    """The rate the examples were written at (the highest, should a manifest mix several), else the config's."""
+    rates = _distinct(table, "sample_rate")
+    configured = ((config or {}).get("audio") or {}).get("sample_rate")
+    return int(rates[-1]) if rates else int(configured) if configured else None
+
+
+def _bandwidth(table: pa.Table, sources: list[dict], config: dict | None) -> tuple[dict, list[str]]:
+    """(effective bandwidth of the clean examples per corpus x split and per corpus, band-limited warnings)."""
+    rate_hz = _output_sample_rate_hz(table, config)
+    if rate_hz is None:
+        return {"output_sample_rate_hz": None, "nyquist_hz": None, "full_band_min_hz": None,
+                "full_band_min_nyquist_fraction": FULL_BAND_MIN_NYQUIST_FRACTION, "per_corpus_split": [], "per_corpus": [], "distributions": []}, []
+    native = {r["source_id"]: r["sample_rate"] for r in sources}
+    keys = ["clean_corpus", "split", "clean_source_id", "clean_bandwidth_hz"]
+    rows = [{**r, "examples": r["duration_s_count"], "clean_sample_rate": native.get(r["clean_source_id"])}
+            for r in table.group_by(keys).aggregate([("duration_s", "count")]).to_pylist()]
+    per_corpus = summarize_bandwidth(rows, rate_hz, per_split=False)
+    nyquist_khz = nyquist_hz(rate_hz) / 1000.0
+    khz = np.minimum(_floats(table, "clean_bandwidth_hz") / 1000.0, nyquist_khz)
+    edges = np.linspace(0.0, nyquist_khz, HIST_BINS + 1)
+    bins = _bin_index(khz, edges)
+    summary = {"output_sample_rate_hz": rate_hz, "nyquist_hz": nyquist_hz(rate_hz), "full_band_min_hz": full_band_min_hz(rate_hz),
+               "full_band_min_nyquist_fraction": FULL_BAND_MIN_NYQUIST_FRACTION,
+               "per_corpus_split": [asdict(s) for s in summarize_bandwidth(rows, rate_hz)], "per_corpus": [asdict(s) for s in per_corpus],
+               "distributions": [_distribution("clean_corpus", corpus, "clean_bandwidth_khz", khz[index], edges, bins[index])
+                                 for corpus, index in _grouped_indices(_labels(table, "clean_corpus"))]}
+    return summary, [bandlimited_warning(s) for s in per_corpus if s.bandlimited]
+
+
 def _snr(table: pa.Table, tolerance_db: float) -> dict:
     error = _floats(table, "snr_measured_db") - _floats(table, "snr_target_db")
     bad = ~(np.abs(error) <= tolerance_db)  # NaN counts as a departure
@@ -499,13 +534,18 @@ def audit(out: str, by: Iterable[str] | str | None = None, snr_tolerance_db: flo
     }
     missing, more_warnings = _missing(table, sources, expected_split_counts(report, config), limit)
     snr = _snr(table, snr_tolerance_db)
+    bandwidth, bandwidth_warnings = _bandwidth(table, sources, config)
     if snr["count"]:
         more_warnings.append(f"{snr['count']} examples whose measured SNR departs from target by more than {snr_tolerance_db} dB "
                              f"(max {snr['max_abs_error_db']:.3f} dB)")
+    more_warnings.extend(bandwidth_warnings)
+    noise_coverage = _noise_coverage(table)
+    more_warnings.extend(noise_type_gap_warnings(noise_types_by_split(noise_coverage)))
     return AuditResult(
         out=out, header=header, by=[label for label, _ in pairs], counts=_counts(table, pairs), split_totals=_split_totals(table),
-        distributions=_distributions(table), coverage=_coverage(table), noise_coverage=_noise_coverage(table),
-        sources=_sources(sources, used), stationarity=_stationarity(sources, used, config), snr=snr, leaks=_leaks(table),
+        distributions=_distributions(table), coverage=_coverage(table), noise_coverage=noise_coverage,
+        sources=_sources(sources, used), stationarity=_stationarity(sources, used, config),
+        bandwidth=bandwidth, snr=snr, leaks=_leaks(table),
         missing=missing, warnings=warnings + more_warnings, config=config,
     )
 
@@ -546,6 +586,24 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def _pct(share: float) -> str:
     return f"{100.0 * share:.1f}%"
+
+
+def _khz(value_hz: float | None) -> str:
+    return fmt(None if value_hz is None else value_hz / 1000.0, 1)
+
+
+def _bandwidth_section(bandwidth: dict) -> Section:
+    rate_hz = bandwidth["output_sample_rate_hz"]
+    note = "output sample rate unknown" if rate_hz is None else (
+        f"band-limited: effective bandwidth below {_khz(bandwidth['full_band_min_hz'])} kHz = "
+        f"{bandwidth['full_band_min_nyquist_fraction']} x the output Nyquist ({_khz(bandwidth['nyquist_hz'])} kHz at {rate_hz} Hz; "
+        f"a recording's bandwidth counts at most that); keep only full-band material with "
+        f"filters.min_bandwidth_hz = {math.ceil(bandwidth['full_band_min_hz'])}")
+    return Section("Clean bandwidth per corpus and split (effective bandwidth, kHz)",
+                   ["corpus", "split", "examples", "min", "median", "max", "band-limited", "native rates (Hz)"],
+                   [[r["corpus"], r["split"], r["examples"], *(_khz(r[k]) for k in ("min_hz", "median_hz", "max_hz")),
+                     f"{_pct(r['bandlimited_share'])} ({r['bandlimited']:,})", r["native_sample_rates_hz"]] for r in bandwidth["per_corpus_split"]],
+                   note=note, plots=["bandwidth"])
 
 
 def status_line(result: AuditResult) -> str:
@@ -594,6 +652,7 @@ def sections(result: AuditResult, limit: int = LIST_LIMIT) -> list[Section]:
                        ["split", "source type", "corpus", "groups", "recordings", "examples", "hours", "examples/group"],
                        [[r["split"], r["source_type"], r["corpus"], r["groups"], r["recordings"], r["examples"], f"{r['hours']:.3f}",
                          f"{r['examples_per_group_min']}-{r['examples_per_group_max']}"] for r in result.coverage]))
+    out.append(_bandwidth_section(result.bandwidth))
     out.append(Section("Noise coverage per split", ["split", "noise type", "recordings", "corpora", "examples", "hours"],
                        [[r["split"], r["noise_type"], r["recordings"], r["corpora"], r["examples"], f"{r['hours']:.3f}"] for r in result.noise_coverage]))
     out.append(Section("Source recordings", ["source type", "corpus", "recordings", "used", "unused", "excluded", "failed", "usable hours",
@@ -741,6 +800,15 @@ def plots(result: AuditResult) -> dict[str, bytes]:
     if result.stationarity["threshold_db"] is not None:
         ax.axvline(result.stationarity["threshold_db"], color="k", linestyle="--", linewidth=1)
     images["stationarity"] = _png(fig)
+
+    bandwidth = result.bandwidth
+    if bandwidth["distributions"]:
+        fig = Figure(figsize=(7, 3.2), layout="constrained")
+        ax = fig.add_subplot()
+        _stairs(ax, bandwidth["distributions"], "effective bandwidth of the clean examples per corpus")
+        ax.set_xlabel("effective bandwidth (kHz)", fontsize=8)
+        ax.axvline(bandwidth["full_band_min_hz"] / 1000.0, color="k", linestyle="--", linewidth=1)
+        images["bandwidth"] = _png(fig)
     return images
 
 

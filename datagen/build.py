@@ -14,6 +14,7 @@ import os
 import platform
 import posixpath
 import resource
+import sys
 import time
 import uuid
 from collections import Counter
@@ -30,7 +31,9 @@ from manifests.bands import BandLayout, erb_layout
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest, table_from_rows, write_manifest
 from manifests.schema import METADATA_KEY, SCHEMA_VERSION
 
+from .bandwidth import bandlimited_warnings
 from .config import RENDER_VERSION, BuildConfig
+from .coverage import noise_type_gap_warnings, noise_types_by_split
 from .plan import ExamplePlan, plan_examples, split_sources
 from .render import render_example
 from .shards import TarShardWriter
@@ -193,7 +196,7 @@ def scan_all(config: BuildConfig, where: str) -> list[SourceFile]:
     files: list[SourceFile] = []
     for corpus in config.corpora:
         path = str(roots[corpus.name]) if corpus.generator else corpus.path
-        files.extend(scan_corpus(corpus, path, bool(corpus.generator), where))
+        files.extend(scan_corpus(corpus, path, bool(corpus.generator), list(config.splits.fractions), where))
     return files
 
 
@@ -223,6 +226,12 @@ def run_index(config: BuildConfig, out: str, client, where: str, progress: bool)
         row["excluded_reason"] = exclusion_reason(row, config)
     write_manifest(table_from_rows(rows, "sources"), sources_path, "sources")
     return rows
+
+
+def composition_warnings(plans: list[ExamplePlan], config: BuildConfig) -> list[str]:
+    """What the planned corpus lacks without being wrong: band-limited clean targets, noise types a split misses."""
+    rows = [plan.to_dict() for plan in plans]
+    return bandlimited_warnings(rows, config.audio.sample_rate) + noise_type_gap_warnings(noise_types_by_split(rows))
 
 
 def _versions() -> dict:
@@ -259,6 +268,9 @@ def build(config: BuildConfig, out: str, where: str = "config", workers: int | N
         mark = time.perf_counter()
         plans = plan_examples(usable, split_sources(usable, config), config)
         timings["plan_s"] = time.perf_counter() - mark
+        warnings = composition_warnings(plans, config)
+        for warning in warnings if progress else ():
+            print(f"datagen: warning: {warning}", file=sys.stderr, flush=True)
         by_shard: dict[str, list[ExamplePlan]] = {}
         for plan in plans:
             by_shard.setdefault(plan.shard, []).append(plan)
@@ -273,6 +285,7 @@ def build(config: BuildConfig, out: str, where: str = "config", workers: int | N
     timings["total_s"] = time.perf_counter() - started
     report = _report(config, rows, records, results, len(by_shard) - len(todo), timings)
     report["shards"] = shard_infos
+    report["warnings"] = warnings
     atomic_write_bytes(join(out, "build.json"), json.dumps(report, indent=2, sort_keys=True).encode())
     return report
 

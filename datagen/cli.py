@@ -41,6 +41,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"sources: {counts['sources_used']} used, {counts['sources_excluded']} excluded "
           f"({counts['excluded_nonstationary']} non-stationary), {counts['sources_failed']} failed; details in {join(args.out, 'build.json')}")
     print(f"max |measured - target SNR|: {report['max_snr_error_db']:.4f} dB; total {report['timings']['total_s']:.1f} s")
+    if report["warnings"]:
+        print(f"{len(report['warnings'])} warning(s), also in build.json and `datagen audit`" + (":" if args.no_progress else ""))
+        for warning in report["warnings"] if args.no_progress else ():
+            print(f"  {warning}")
     return 0
 
 

@@ -45,6 +45,7 @@ class CorpusConfig:
     noise_type: str = NOISE_TYPE_FROM_FOLDER  # a fixed type, or the name of each file's parent folder
     weight: float = 1.0  # relative probability of drawing from this corpus (within clean, within noise)
     group_pattern: str = ""  # regex on the path relative to the corpus root; group 1 is the group key
+    group_namespace: str = ""  # prefix of this corpus's group keys ("<namespace>:<key>"); "": keys shared with every corpus
     group_unmatched: str = field(default="error", metadata=choices("error", "own_group"))  # files group_pattern misses
     noise_type_pattern: str = ""  # regex on the relative path; group 1 is the noise type
     labels: str = ""  # CSV (path + any of group, noise_type, split) relative to the config file, or "recipe"
@@ -146,7 +147,7 @@ class BuildConfig:
         return dataclasses.asdict(self)
 
 
-LATER_CORPUS_KEYS = {"split": "", "recipe": "", "variant": "", "group_unmatched": "error", "noise_type_pattern": "", "labels": "",
+LATER_CORPUS_KEYS = {"split": "", "recipe": "", "variant": "", "group_namespace": "", "group_unmatched": "error", "noise_type_pattern": "", "labels": "",
                      "split_patterns": {}, "official_splits": True, "include": (), "exclude": ()}
 
 

@@ -2,7 +2,8 @@
 
 For each label the first source that applies wins:
 - group: `group_pattern` (group 1 of a regex search in the path relative to the corpus root), else
-  the labels (a CSV file or the recipe's metadata reader), else the recording itself.
+  the labels (a CSV file or the recipe's metadata reader), else the recording itself; prefixed
+  with `group_namespace` when one is set (recipes set their own, so corpora never share keys by chance).
 - noise type (noise corpora): `noise_type_pattern`, else the labels, else `noise_type` (a fixed name,
   or "from_folder": the parent folder's name).
 - split: the first of `split_patterns` that matches, else the labels' split, else none (the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
+from typing import Iterable
 
 from .config import NOISE_TYPE_FROM_FOLDER, ConfigError, CorpusConfig
 from .recipes import FileLabels
@@ -48,7 +50,7 @@ def read_labels_csv(fs, path: str, where: str, corpus: str) -> dict[str, FileLab
 def _unmatched_error(where: str, corpus: CorpusConfig, what: str, missed: list[str], total: int, fix: str) -> ConfigError:
     """`what` holds '{files}', replaced by 'N of M files'."""
     shown = ", ".join(missed[:SHOWN_UNMATCHED]) + (", ..." if len(missed) > SHOWN_UNMATCHED else "")
-    return ConfigError(f"{where}: corpora '{corpus.name}': {what.format(files=f'{len(missed)} of {total} files')} (e.g. {shown}); {fix}")
+    return ConfigError(f"{where}: corpora '{corpus.name}': {what.replace('{files}', f'{len(missed)} of {total} files')} (e.g. {shown}); {fix}")
 
 
 def _search(pattern: re.Pattern, relative_path: str) -> str | None:
@@ -56,8 +58,9 @@ def _search(pattern: re.Pattern, relative_path: str) -> str | None:
     return match.group(1) if match and match.group(1) else None
 
 
-def label_files(corpus: CorpusConfig, relative_paths: list[str], labels: dict[str, FileLabels] | None, where: str) -> list[Labelled]:
-    """Labels of each relative path of one corpus, in order; raises ConfigError for files left unlabelled."""
+def label_files(corpus: CorpusConfig, relative_paths: list[str], labels: dict[str, FileLabels] | None, split_names: Iterable[str],
+                where: str) -> list[Labelled]:
+    """Labels of each relative path of one corpus, in order; raises ConfigError for files left unlabelled or pinned to an unknown split."""
     labels = labels if labels is not None else {}
     use_label_splits = corpus.official_splits or corpus.labels not in ("", "recipe")
     group_re = re.compile(corpus.group_pattern) if corpus.group_pattern else None
@@ -75,6 +78,8 @@ def label_files(corpus: CorpusConfig, relative_paths: list[str], labels: dict[st
         if group is None:
             no_group.append(relative)
             group = relative
+        if corpus.group_namespace:
+            group = f"{corpus.group_namespace}:{group}"
         noise_type = None
         if corpus.type == "noise":
             if noise_re is not None:
@@ -88,6 +93,12 @@ def label_files(corpus: CorpusConfig, relative_paths: list[str], labels: dict[st
             split = label.split
         result.append(Labelled(group, noise_type, split))
     total = len(relative_paths)
+    unknown = sorted({label.split_pin for label in result if label.split_pin is not None} - set(split_names))
+    if unknown:
+        pinned = [rel for rel, label in zip(relative_paths, result) if label.split_pin in unknown]
+        raise _unmatched_error(where, corpus, f"the labels pin {{files}} to split(s) {', '.join(unknown)}, which splits.fractions lacks",
+                               pinned, total, f"add them to splits.fractions (a share of 0 is allowed: {', '.join(split_names)} now)"
+                               + (", or set official_splits = false" if corpus.labels == "recipe" else ", or fix the labels' split column"))
     if no_group and corpus.group_unmatched == "error":
         what = f"group_pattern {corpus.group_pattern!r} does not match {{files}}" if group_re is not None else \
             f"labels ({corpus.labels if corpus.labels != 'recipe' else 'the recipe metadata'}) give no group for {{files}}"

@@ -129,27 +129,34 @@ def split_sources(rows: list[dict], config: BuildConfig) -> dict[str, str]:
 
     Clean sources are split by group key per source type, noise per noise type; noise types with
     fewer groups than splits cannot be split and are pooled, whole groups to a split. A group with a
-    file pinned to a split (official splits) goes there whole and counts toward that split's share.
+    file pinned to a split (official splits) goes there whole; a corpus with pins is split on its own,
+    its pinned durations counting toward that split's share, so that one corpus's official splits do
+    not push another's groups out of a split.
     Sources of a corpus with a `split` all go to that split and take no part in the grouping, so adding
     such a corpus (e.g. extra noise recordings for training only) leaves every other source's split as it was.
     """
     pinned_corpora = {c.name: c.split for c in config.corpora if c.split}
     free = [row for row in rows if row["corpus"] not in pinned_corpora]
     pins = group_pins(free)
+    corpora_with_pins = {row["corpus"] for row in free if (_kind(row), row["group_key"]) in pins}
     group_split: dict[tuple[str, str], str] = {}
     for (kind, name), members in sorted(_strata(free, config.splits.fractions).items()):
-        durations: dict[str, float] = {}
-        preassigned: dict[str, float] = {}
+        by_corpus: dict[str, list[dict]] = {}
         for row in members:
-            pin = pins.get((kind, row["group_key"]))
-            if pin is not None:
-                preassigned[pin] = preassigned.get(pin, 0.0) + row["duration_s"]
-                group_split.setdefault((kind, row["group_key"]), pin)
-            else:
-                durations[row["group_key"]] = durations.get(row["group_key"], 0.0) + row["duration_s"]
-        seed = config.seed + stable_code(f"{kind}:{name}")
-        for group, split in assign_groups(durations, config.splits.fractions, seed, preassigned).items():
-            group_split.setdefault((kind, group), split)  # a group key shared by two strata keeps its first split
+            by_corpus.setdefault(row["corpus"] if row["corpus"] in corpora_with_pins else "", []).append(row)
+        for corpus, corpus_rows in sorted(by_corpus.items()):
+            durations: dict[str, float] = {}
+            preassigned: dict[str, float] = {}
+            for row in corpus_rows:
+                pin = pins.get((kind, row["group_key"]))
+                if pin is not None:
+                    preassigned[pin] = preassigned.get(pin, 0.0) + row["duration_s"]
+                    group_split.setdefault((kind, row["group_key"]), pin)
+                else:
+                    durations[row["group_key"]] = durations.get(row["group_key"], 0.0) + row["duration_s"]
+            seed = config.seed + stable_code(f"{kind}:{name}" + (f":{corpus}" if corpus else ""))
+            for group, split in assign_groups(durations, config.splits.fractions, seed, preassigned).items():
+                group_split.setdefault((kind, group), split)  # a group key shared by two strata keeps its first split
     return {row["source_id"]: pinned_corpora[row["corpus"]] if row["corpus"] in pinned_corpora
             else group_split[(_kind(row), row["group_key"])] for row in rows}
 

@@ -71,7 +71,7 @@ def _corpus_labels(corpus: CorpusConfig, fs, root: str, relative_paths: list[str
     return None
 
 
-def scan_corpus(corpus: CorpusConfig, path: str, synthetic: bool, where: str) -> list[SourceFile]:
+def scan_corpus(corpus: CorpusConfig, path: str, synthetic: bool, split_names: Iterable[str], where: str) -> list[SourceFile]:
     """Every audio file of one corpus under `path` (folder, glob or single file) that its patterns select, sorted by path.
 
     Raises ConfigError when nothing is found, a recipe's root does not look like its corpus, or files are left unlabelled.
@@ -91,7 +91,7 @@ def scan_corpus(corpus: CorpusConfig, path: str, synthetic: bool, where: str) ->
         raise ConfigError(f"{where}: corpora '{corpus.name}' path '{path}' holds no audio files with extensions "
                           f"{', '.join(corpus.extensions)}{selection}{' (after exclude)' if corpus.exclude else ''}; fix 'path'"
                           + (", 'include' or 'exclude'" if corpus.include or corpus.exclude else ""))
-    labelled = label_files(corpus, relative_paths, _corpus_labels(corpus, fs, root, relative_paths, where), where)
+    labelled = label_files(corpus, relative_paths, _corpus_labels(corpus, fs, root, relative_paths, where), split_names, where)
     files = []
     for relative, label in zip(relative_paths, labelled):
         fs_file = audio[relative]

@@ -199,3 +199,25 @@ def test_too_few_groups_say_why_and_the_fixed_config_builds_without_overwrite(tm
     path.write_text(textwrap.dedent(corpora).replace("GROUP", r"/(\\d+)/").replace("train = 4", "train = 3"))
     with pytest.raises(BuildError, match="different config"):
         build(load_config(path), out, workers=1, progress=False)
+
+
+def test_one_corpus_with_official_splits_does_not_push_another_out_of_train(tmp_path):
+    """LibriSpeech's pinned train hours exceed train's share; VCTK (no official split) is still split by the fractions."""
+    config = load_config(_default_fractions(tmp_path))
+    libri = _rows("speech", {f"ls{i}": 3000.0 for i in range(40)}, pins={f"ls{i}": "train" for i in range(36)} |
+                  {f"ls{i}": "test" for i in range(36, 40)})
+    for row in libri:
+        row["corpus"], row["source_id"] = "librispeech", "ls:" + row["group_key"]
+    vctk = _rows("speech", {f"p{i}": 1500.0 for i in range(20)})
+    split = split_sources(libri + vctk, config)
+    vctk_splits = [split[r["source_id"]] for r in vctk]
+    assert vctk_splits.count("train") == 16 and vctk_splits.count("valid") == 2 and vctk_splits.count("test") == 2
+
+
+def test_labels_pinning_an_unknown_split_and_patterns_with_braces_give_clear_errors(tmp_path):
+    touch_audio(tmp_path / "corpus", ["a/1.wav", "bb/2.wav"])
+    (tmp_path / "labels.csv").write_text("path,group,split\na/1.wav,anna,eval\nbb/2.wav,bert,train\n")
+    with pytest.raises(ConfigError, match=r"the labels pin 1 of 2 files to split\(s\) eval, which splits\.fractions lacks \(e\.g\. a/1\.wav\)"):
+        scan(tmp_path, f'type = "speech"\npath = "{tmp_path / "corpus"}"\nlabels = "labels.csv"\n', extra_corpora=NOISE)
+    with pytest.raises(ConfigError, match=r"group_pattern '\^\(\[a-z\]\{2\}\)/' does not match 1 of 2 files \(e\.g\. a/1\.wav\)"):
+        scan(tmp_path, f'type = "speech"\npath = "{tmp_path / "corpus"}"\ngroup_pattern = "^([a-z]{{2}})/"\n', extra_corpora=NOISE)

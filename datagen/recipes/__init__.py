@@ -29,9 +29,9 @@ def part_of(recipe: Recipe, variant: str, source_type: str) -> Part:
     return next(part for part in recipe.parts(variant or recipe.default_variant) if part.type == source_type)
 
 
-def _part_defaults(part: Part, official_splits: bool) -> dict:
+def _part_defaults(recipe: Recipe, part: Part, official_splits: bool) -> dict:
     defaults = Part(type=part.type)
-    table = {"type": part.type}
+    table = {"type": part.type, "group_namespace": part.group_namespace or recipe.name}
     for key in ("include", "exclude", "group_pattern", "group_unmatched", "noise_type", "noise_type_pattern", "extensions"):
         value = getattr(part, key)
         if value != getattr(defaults, key):
@@ -65,7 +65,7 @@ def expand_corpora(tables: list, where: str) -> list:
         parts = recipe.parts(variant)
         name = table.get("name", recipe.name)
         for part in parts:
-            merged = {**_part_defaults(part, official is True), **table, "variant": variant}
+            merged = {**_part_defaults(recipe, part, official is True), **table, "variant": variant}
             merged["name"] = f"{name}_{part.suffix}" if len(parts) > 1 and isinstance(name, str) else name
             expanded.append(merged)
     return expanded

@@ -33,6 +33,7 @@ class Part:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     group_pattern: str = ""
+    group_namespace: str = ""  # "": the recipe's name; corpora sharing speakers (LibriSpeech, LibriTTS-R) share one
     group_unmatched: str = "error"
     noise_type: str = "from_folder"
     noise_type_pattern: str = ""
