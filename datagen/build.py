@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from manifests.bands import BandLayout, erb_layout
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest, table_from_rows, write_manifest
+from manifests.lock import LOCK_NAME, FolderLock
 from manifests.schema import METADATA_KEY, SCHEMA_VERSION
 
 from .bandwidth import bandlimited_warnings
@@ -80,7 +81,8 @@ def prepare_output(out: str, config: BuildConfig, overwrite: bool) -> None:
     """
     fs, root = _fs(out)
     state = join(out, STATE_DIR, "config.json")
-    if fs.exists(root) and fs.ls(root):
+    entries = [e for e in fs.ls(root, detail=False) if posixpath.basename(e.rstrip("/")) != LOCK_NAME] if fs.exists(root) else []
+    if entries:
         if not fs.exists(_fs(state)[1]):
             raise BuildError(f"{out}: the folder is not empty and holds no datagen build; choose an empty or new folder")
         previous = json.loads(fs.cat_file(_fs(state)[1]))
@@ -90,7 +92,7 @@ def prepare_output(out: str, config: BuildConfig, overwrite: bool) -> None:
                 raise BuildError(f"{out}: holds a build of a different config (hash {previous.get('output_hash')} vs {config.output_hash()}); "
                                  "use another folder, or pass --overwrite to replace it")
             keep = {_fs(join(out, "sources.parquet"))[1]} if not rendered and previous.get("render_version") == RENDER_VERSION else set()
-            for entry in fs.ls(root, detail=False):
+            for entry in entries:
                 if entry.rstrip("/") not in keep:
                     fs.rm(entry, recursive=True)
     record = {"output_hash": config.output_hash(), "render_version": RENDER_VERSION, "config": config.to_dict()}
@@ -250,9 +252,21 @@ def _counts(records: list[dict], *keys: str) -> dict:
     return {"/".join(str(v) for v in key): n for key, n in sorted(counter.items())}
 
 
+def output_lock(out: str, purpose: str) -> contextlib.AbstractContextManager:
+    """The one-writer lock of a local build folder (object stores have no exclusive create: not locked)."""
+    if "://" in out and not out.startswith("file://"):
+        return contextlib.nullcontext()
+    return FolderLock(_fs(out)[1], purpose, announce=lambda text: print(f"datagen: {text}", file=sys.stderr))
+
+
 def build(config: BuildConfig, out: str, where: str = "config", workers: int | None = None, scheduler: str | None = None,
           overwrite: bool = False, progress: bool = True) -> dict:
-    """Run a whole build into `out`; returns the build report (also written to out/build.json)."""
+    """Run a whole build into `out` (holding its lock); returns the build report (also written to out/build.json)."""
+    with output_lock(out, "datagen build"):
+        return _build(config, out, where, workers, scheduler, overwrite, progress)
+
+
+def _build(config: BuildConfig, out: str, where: str, workers: int | None, scheduler: str | None, overwrite: bool, progress: bool) -> dict:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     prepare_output(out, config, overwrite)

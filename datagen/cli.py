@@ -9,9 +9,10 @@ from pathlib import Path
 
 from manifests.cli_errors import run_command
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest
+from manifests.lock import LockError
 
 from .audit import DEFAULT_BY, AuditError
-from .build import BuildError, band_layout_of, build, dask_client, prepare_output, run_index
+from .build import BuildError, band_layout_of, build, dask_client, output_lock, prepare_output, run_index
 from .config import BuildConfig, ConfigError, config_from_table, demo_config, load_config
 from .mix import MixError
 from .index_report import render_summary, summarize
@@ -50,10 +51,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     config, where = _load(args.config)
-    prepare_output(args.out, config, overwrite=args.overwrite)
     workers = config.dask.workers if args.workers is None else args.workers
-    with dask_client(workers, config.dask.threads_per_worker, args.scheduler or config.dask.scheduler) as client:
-        rows = run_index(config, args.out, client, where, progress=not args.no_progress)
+    with output_lock(args.out, "datagen index"):
+        prepare_output(args.out, config, overwrite=args.overwrite)
+        with dask_client(workers, config.dask.threads_per_worker, args.scheduler or config.dask.scheduler) as client:
+            rows = run_index(config, args.out, client, where, progress=not args.no_progress)
     failed = [r for r in rows if r.get("error")]
     excluded = [r for r in rows if r.get("excluded_reason")]
     usable = [r for r in rows if not r.get("error") and not r.get("excluded_reason")]
@@ -67,13 +69,20 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _brief(text: str, width: int = 28) -> str:
+    """The first clause of a recipe fact, for the overview table (`datagen recipes NAME` has it all)."""
+    first = text.split(" (", 1)[0].split(";", 1)[0].split(": ", 1)[0].strip()
+    return first if len(first) <= width and first == text else first[: width - 1].rstrip(" ,") + "…"
+
+
 def cmd_recipes(args: argparse.Namespace) -> int:
     from .recipes import RECIPES, get_recipe
 
     if args.name:
         sys.stdout.write(describe_recipe(get_recipe(args.name, "datagen recipes", "NAME")))
         return 0
-    rows = [[r.name, ", ".join(r.types), r.native_rate, r.bandwidth, r.hours, r.licence] for r in sorted(RECIPES.values(), key=lambda r: r.name)]
+    rows = [[r.name, ", ".join(r.types), *(_brief(text) for text in (r.native_rate, r.bandwidth, r.hours, r.licence))]
+            for r in sorted(RECIPES.values(), key=lambda r: r.name)]
     print("\n".join(aligned(["recipe", "types", "native rate", "bandwidth", "hours", "licence"], rows)))
     print("\n`datagen recipes NAME` shows a recipe's layout, variants, citation and an example config.")
     return 0
@@ -245,7 +254,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    return run_command("datagen", lambda: args.func(args), (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError),
+    return run_command("datagen", lambda: args.func(args), (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError, LockError),
                        "completed shards are kept and the build resumes")
 
 
