@@ -2,6 +2,13 @@
 
 Pure numpy/scipy functions, no I/O. Audio is float, shaped (channels, samples), full scale [-1, 1]
 (a 1-D array is read as mono); `sample_rate` is in Hz.
+
+The measures of a whole recording also exist as streaming accumulators (`LevelAccumulator`,
+`ActivityAccumulator`, `LoudnessAccumulator`, `LongTermSpectrumAccumulator`): fed the recording in
+consecutive (channels, n) blocks of any lengths, they keep only a remainder of less than one
+analysis frame and per-frame statistics, and give bit for bit what the whole-array function gives on
+the concatenated audio (the whole-array functions are the accumulators fed one block, or share their
+per-frame step).
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from . import kernels
 ACTIVITY_HOP_S = 0.02
 ACTIVITY_PERCENTILE = 95.0
 ACTIVITY_RANGE_DB = 40.0
+DIGITAL_SILENCE = 2.0**-24  # |sample| at or below this rounds to 0 in 24-bit PCM
 
 SNR_DEFINITIONS = ("active", "rms", "loudness")
 
@@ -60,6 +68,38 @@ def _db(power_ratio: float) -> float:
         return float(10.0 * np.log10(power_ratio))
 
 
+class StreamTail:
+    """The samples of a stream that a streaming measure has not consumed yet (less than one frame's worth).
+
+    Arrays are (..., samples), joined along the last axis; `offset` is the stream index of the tail's first sample.
+    """
+
+    def __init__(self, offset: int = 0) -> None:
+        self.samples: np.ndarray | None = None
+        self.offset = offset
+
+    def join(self, block: np.ndarray) -> np.ndarray:
+        """The tail followed by `block`, contiguous: the stream from `offset` on."""
+        if self.samples is None or not self.samples.shape[-1]:
+            return np.ascontiguousarray(block)
+        return np.concatenate([self.samples, block], axis=-1)
+
+    def keep(self, buffer: np.ndarray, consumed: int) -> None:
+        """After consuming the first `consumed` samples of `buffer` (the last `join`), keep the rest (a copy)."""
+        self.samples = buffer[..., consumed:].copy()
+        self.offset += consumed
+
+
+def accumulate_in_order(total: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Running sums total + rows[0], + rows[1], ... along axis 0, computed in place in `rows` (returned).
+
+    Summing strictly in stream order makes a streaming sum the same bits however the stream is cut into blocks.
+    `total` is shaped like rows[0] (float64); rows[-1] is the new total.
+    """
+    rows[0] += total
+    return np.add.accumulate(rows, axis=0, out=rows)
+
+
 # ---------------------------------------------------------------- activity
 
 def activity_hop_samples(sample_rate: float, hop_s: float = ACTIVITY_HOP_S) -> int:
@@ -89,6 +129,40 @@ def activity_mask(audio: np.ndarray, sample_rate: float, hop_s: float = ACTIVITY
     return mask_from_energies(frame_energies(audio, hop), audio.shape, hop)
 
 
+class ActivityAccumulator:
+    """`frame_energies` and `activity_mask` of a stream of (channels, n) blocks fed in order.
+
+    Frames are aligned across blocks (a remainder of less than one frame waits for the next block), so
+    every frame's sum, and hence the mask, equals the whole-audio one bit for bit. State: the remainder
+    and one float64 energy per frame.
+    """
+
+    def __init__(self, sample_rate: float, hop_s: float = ACTIVITY_HOP_S) -> None:
+        self.hop = activity_hop_samples(sample_rate, hop_s)
+        self.shape = (0, 0)  # (channels, samples) fed so far
+        self._tail = StreamTail()
+        self._energies: list[np.ndarray] = []
+
+    def update(self, block: np.ndarray) -> None:
+        """Feed the next (channels, n) samples."""
+        block = as_2d(block)
+        self.shape = (block.shape[0], self.shape[1] + block.shape[1])
+        buffer = self._tail.join(block)
+        complete = buffer.shape[1] // self.hop
+        self._energies.append(frame_energies(buffer, self.hop)[:complete])  # a partial last frame is redone later
+        self._tail.keep(buffer, complete * self.hop)
+
+    def energies(self) -> np.ndarray:
+        """(n_frames,) `frame_energies` of everything fed, the partial last frame included."""
+        tail = self._tail.samples
+        last = [frame_energies(tail, self.hop)] if tail is not None and tail.shape[1] else []
+        return np.concatenate([*self._energies, *last]) if self._energies or last else np.zeros(0)
+
+    def mask(self) -> np.ndarray:
+        """(n_frames,) bool `activity_mask` of everything fed."""
+        return mask_from_energies(self.energies(), self.shape, self.hop)
+
+
 def mask_from_energies(energy: np.ndarray, shape: tuple[int, int], hop_samples: int) -> np.ndarray:
     """`activity_mask` from the `frame_energies` of audio shaped `shape` = (channels, samples)."""
     channels, samples = shape
@@ -105,11 +179,72 @@ def mask_from_energies(energy: np.ndarray, shape: tuple[int, int], hop_samples: 
 
 # ---------------------------------------------------------------- levels
 
+def amplitude_dbfs(amplitude: float) -> float:
+    """A linear amplitude (full scale 1) in dBFS; -inf for 0."""
+    return _db(amplitude * amplitude)
+
+
 def peak_dbfs(audio: np.ndarray) -> float:
     """Sample peak in dBFS (-inf for silence or empty audio)."""
     audio = np.asarray(audio)
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    return _db(peak * peak)
+    return amplitude_dbfs(float(np.max(np.abs(audio))) if audio.size else 0.0)
+
+
+class LevelAccumulator:
+    """Levels of a stream of (channels, n) blocks: the sample peak, whether every sample is finite, and
+    per channel the DC offset and the extremes around it, over the samples that are not digital silence.
+
+    Digital silence (|x| <= DIGITAL_SILENCE) is left out of the DC statistics so that zero padding does
+    not read as signal next to a constant offset. State: a few float64 values per channel. The DC sum
+    adds each block's (pairwise) float64 sum in turn, so it depends on the block lengths in its last
+    bits; the extremes, and hence `peak`, do not.
+    """
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.finite = True
+        self._peak = 0.0
+        self._count: np.ndarray | None = None  # per channel, over samples that are not digital silence:
+        self._sum: np.ndarray | None = None  # count, float64 sum,
+        self._high: np.ndarray | None = None  # maximum and minimum
+        self._low: np.ndarray | None = None
+
+    def update(self, block: np.ndarray) -> None:
+        """Feed the next (channels, n) samples."""
+        block = as_2d(block)
+        self.samples += block.shape[1]
+        if not block.shape[1]:
+            return
+        self.finite = self.finite and bool(np.isfinite(block).all())
+        magnitude = np.abs(block)
+        self._peak = max(self._peak, float(magnitude.max()))
+        sounding = magnitude > DIGITAL_SILENCE
+        count, total = sounding.sum(axis=1), np.where(sounding, block, 0.0).sum(axis=1, dtype=np.float64)
+        high = np.where(sounding, block, -np.inf).max(axis=1).astype(np.float64)
+        low = np.where(sounding, block, np.inf).min(axis=1).astype(np.float64)
+        if self._count is None:
+            self._count, self._sum, self._high, self._low = count, total, high, low
+        else:
+            self._count, self._sum = self._count + count, self._sum + total
+            self._high, self._low = np.maximum(self._high, high), np.minimum(self._low, low)
+
+    def peak(self) -> float:
+        """max |sample| over every channel (0.0 before any sample): `peak_dbfs`'s peak."""
+        return self._peak
+
+    def dc(self) -> np.ndarray:
+        """(channels,) DC offset: the mean of each channel's samples that are not digital silence (0 if none)."""
+        if self._count is None:
+            return np.zeros(0)
+        return np.divide(self._sum, self._count, out=np.zeros(self._sum.size), where=self._count > 0)
+
+    def peak_without_dc(self) -> float:
+        """max |sample - its channel's DC offset| over the samples that are not digital silence (0.0 if none):
+        what is left of the signal once the offset is removed (digital silence stays below DIGITAL_SILENCE)."""
+        if self._count is None or not self._count.any():
+            return 0.0
+        dc, used = self.dc(), self._count > 0
+        return float(np.max(np.maximum(self._high - dc, dc - self._low)[used]))
 
 
 @lru_cache(maxsize=None)
@@ -133,27 +268,82 @@ def _k_weighting_sos(sample_rate: float) -> np.ndarray:
     return np.array([shelf, high_pass])
 
 
+def _check_loudness_input(channels: int, samples: int, sample_rate: float) -> None:
+    """Raise ValueError if audio of `channels` x `samples` is shorter than one gating block or has more than 5 channels."""
+    if samples < LOUDNESS_BLOCK_S * sample_rate:
+        raise ValueError(f"loudness needs at least one {LOUDNESS_BLOCK_S * 1000:.0f} ms gating block: "
+                         f"got {samples} samples = {samples / sample_rate * 1000:.1f} ms at {sample_rate} Hz")
+    if channels > len(_CHANNEL_WEIGHTS):
+        raise ValueError(f"loudness supports at most {len(_CHANNEL_WEIGHTS)} channels, got {channels}")
+
+
+def _step_edges(first: int, last: int, step: float) -> np.ndarray:
+    """(last - first + 1,) int64 sample index round(k * step) of each 100 ms step boundary k = first .. last."""
+    return np.round(np.arange(first, last + 1) * step).astype(np.int64)
+
+
+class LoudnessAccumulator:
+    """`loudness_block_powers` of a stream of (channels, n) blocks fed in order.
+
+    The K-weighting filter state and the 100 ms step boundaries carry over from block to block (a
+    remainder of less than one step waits for the next block), so the result equals the whole-audio
+    one bit for bit. State: the filter registers, the remainder and one float64 sum per 100 ms step.
+    """
+
+    def __init__(self, sample_rate: float) -> None:
+        self.sample_rate = sample_rate
+        self.shape = (0, 0)  # (channels, samples) fed so far
+        self._step = LOUDNESS_STEP_S * sample_rate
+        self._tail = StreamTail()
+        self._steps_done = 0  # the tail starts at step boundary number `_steps_done`
+        self._state: np.ndarray | None = None  # (channels, 4) K-weighting registers
+        self._step_sums: list[np.ndarray] = []
+
+    def update(self, block: np.ndarray) -> None:
+        """Feed the next (channels, n) samples."""
+        block = as_2d(block)
+        channels = block.shape[0]
+        self.shape = (channels, self.shape[1] + block.shape[1])
+        if channels > len(_CHANNEL_WEIGHTS):
+            return  # block_powers() raises
+        if self._state is None:
+            self._state = np.zeros((channels, 4))
+        buffer = self._tail.join(block)
+        start = self._tail.offset
+        edges = _step_edges(self._steps_done, int((start + buffer.shape[1]) / self._step) + 1, self._step)
+        edges = edges[edges <= start + buffer.shape[1]]
+        if edges.size > 1:
+            self._step_sums.append(kernels.k_weighted_step_sums(buffer, _k_weighting_sos(float(self.sample_rate)),
+                                                                np.asarray(_CHANNEL_WEIGHTS[:channels]), edges - start, self._state))
+            self._steps_done += edges.size - 1
+        self._tail.keep(buffer, int(edges[-1]) - start)
+
+    def block_powers(self) -> np.ndarray:
+        """`loudness_block_powers` of everything fed (raises ValueError like it)."""
+        channels, samples = self.shape
+        _check_loudness_input(channels, samples, self.sample_rate)
+        # a step ending exactly on a half sample may be complete here but not counted by the whole-audio rule
+        n_steps = int(samples / self._step + 1e-9)
+        return _block_powers(np.concatenate(self._step_sums)[:n_steps], _step_edges(0, n_steps, self._step))
+
+
+def _block_powers(step_sums: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(n_blocks,) mean powers of the 400 ms gating blocks from the (n_steps,) 100 ms step sums and their (n_steps + 1,) edges."""
+    steps_per_block = int(round(LOUDNESS_BLOCK_S / LOUDNESS_STEP_S))
+    n_blocks = step_sums.size - steps_per_block + 1
+    block_sums = sum(step_sums[k:k + n_blocks] for k in range(steps_per_block))
+    return block_sums / (edges[steps_per_block:] - edges[:n_blocks])
+
+
 def loudness_block_powers(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     """(n_blocks,) channel-weighted mean square of the K-weighted audio in each BS.1770 gating block.
 
     Blocks are 400 ms with 75 % overlap, only complete blocks (n_blocks = floor((T - 0.4) / 0.1) + 1).
     Raises ValueError if the audio is shorter than one block or has more than 5 channels.
     """
-    audio = as_2d(audio)
-    channels, samples = audio.shape
-    if samples < LOUDNESS_BLOCK_S * sample_rate:
-        raise ValueError(f"loudness needs at least one {LOUDNESS_BLOCK_S * 1000:.0f} ms gating block: "
-                         f"got {samples} samples = {samples / sample_rate * 1000:.1f} ms at {sample_rate} Hz")
-    if channels > len(_CHANNEL_WEIGHTS):
-        raise ValueError(f"loudness supports at most {len(_CHANNEL_WEIGHTS)} channels, got {channels}")
-    step = LOUDNESS_STEP_S * sample_rate
-    steps_per_block = int(round(LOUDNESS_BLOCK_S / LOUDNESS_STEP_S))
-    edges = np.round(np.arange(int(samples / step + 1e-9) + 1) * step).astype(np.int64)
-    step_sums = kernels.k_weighted_step_sums(np.ascontiguousarray(audio), _k_weighting_sos(float(sample_rate)),
-                                             np.asarray(_CHANNEL_WEIGHTS[:channels]), edges)
-    n_blocks = step_sums.size - steps_per_block + 1
-    block_sums = sum(step_sums[k:k + n_blocks] for k in range(steps_per_block))
-    return block_sums / (edges[steps_per_block:] - edges[:n_blocks])
+    meter = LoudnessAccumulator(sample_rate)
+    meter.update(audio)
+    return meter.block_powers()
 
 
 def gated_loudness_lufs(block_powers: np.ndarray) -> float:
@@ -304,19 +494,61 @@ def _octave_smoothed_db(power: np.ndarray, width_oct: float) -> np.ndarray:
         return 10.0 * np.log10((cumulative[high + 1] - cumulative[low]) / (high + 1 - low))
 
 
-def _long_term_spectrum(audio: np.ndarray, n_fft: int) -> np.ndarray:
-    """(n_fft // 2 + 1,) unscaled Welch power spectrum, averaged over frames and channels.
-
-    Hann frames of `n_fft` samples, 50 % overlap, mean removed; transformed in batches to bound memory.
-    """
-    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[:, :: max(1, n_fft // 2)]
+def _add_frame_powers(totals: np.ndarray, audio: np.ndarray, n_fft: int, count: int) -> np.ndarray:
+    """`totals` ((channels, n_fft // 2 + 1) float64) plus the power spectra of the first `count` frames of
+    `audio` ((channels, samples)): Hann frames of `n_fft` samples, hop max(1, n_fft // 2), each frame's mean
+    removed, added per channel in frame order; transformed in batches to bound memory -> the new totals."""
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[:, :: max(1, n_fft // 2)][:, :count]
     window = scipy.signal.get_window("hann", n_fft)
-    total = np.zeros(n_fft // 2 + 1)
-    for start in range(0, frames.shape[1], _BANDWIDTH_FRAMES_PER_BATCH):
+    for start in range(0, count, _BANDWIDTH_FRAMES_PER_BATCH):
         batch = frames[:, start:start + _BANDWIDTH_FRAMES_PER_BATCH]
         spectrum = np.fft.rfft((batch - batch.mean(axis=-1, keepdims=True)) * window, axis=-1)
-        total += np.square(np.abs(spectrum)).sum(axis=(0, 1))
-    return total / (frames.shape[0] * frames.shape[1])
+        totals = accumulate_in_order(totals, np.moveaxis(np.square(np.abs(spectrum)), 1, 0))[-1].copy()
+    return totals
+
+
+class LongTermSpectrumAccumulator:
+    """The long-term spectrum of `bandwidth_hz` for a stream of (channels, n) blocks fed in order.
+
+    Frames are aligned across blocks (a remainder of less than one frame waits for the next block) and
+    their powers summed in frame order, so the spectrum equals the whole-audio one bit for bit.
+    A stream shorter than one BANDWIDTH_NFFT frame is one frame of its own length.
+    State: the remainder and one float64 spectrum per channel.
+    """
+
+    def __init__(self, n_fft: int = BANDWIDTH_NFFT) -> None:
+        self.n_fft = n_fft
+        self.shape = (0, 0)  # (channels, samples) fed so far
+        self._tail = StreamTail()
+        self._frames = 0
+        self._totals: np.ndarray | None = None  # (channels, n_fft // 2 + 1)
+
+    def update(self, block: np.ndarray) -> None:
+        """Feed the next (channels, n) samples."""
+        block = as_2d(block)
+        self.shape = (block.shape[0], self.shape[1] + block.shape[1])
+        buffer = self._tail.join(block)
+        hop = max(1, self.n_fft // 2)
+        count = (buffer.shape[1] - self.n_fft) // hop + 1 if buffer.shape[1] >= self.n_fft else 0
+        if count:
+            if self._totals is None:
+                self._totals = np.zeros((buffer.shape[0], self.n_fft // 2 + 1))
+            self._totals = _add_frame_powers(self._totals, buffer, self.n_fft, count)
+            self._frames += count
+        self._tail.keep(buffer, count * hop)
+
+    def spectrum(self) -> tuple[np.ndarray, int]:
+        """((n_fft // 2 + 1,) unscaled Welch power spectrum averaged over frames and channels, n_fft).
+
+        Raises ValueError if nothing was fed.
+        """
+        channels, samples = self.shape
+        if not samples:
+            raise ValueError("bandwidth needs at least one sample, got none")
+        if not self._frames:  # shorter than one frame: the tail is the whole stream
+            totals = _add_frame_powers(np.zeros((channels, samples // 2 + 1)), self._tail.samples, samples, 1)
+            return totals.sum(axis=0) / channels, samples
+        return self._totals.sum(axis=0) / (channels * self._frames), self.n_fft
 
 
 def bandwidth_hz(audio: np.ndarray, sample_rate: float) -> float:
@@ -331,11 +563,16 @@ def bandwidth_hz(audio: np.ndarray, sample_rate: float) -> float:
       edge. Any noise or dither floor past the cliff is ignored, whatever its level.
     - otherwise: the highest frequency where S is within 65 dB of the reference (sample_rate / 2
       when content reaches Nyquist).
-    Returns 0.0 for digital silence. Gain invariant.
+    Returns 0.0 for digital silence. Gain invariant. Raises ValueError for empty audio.
     """
-    audio = as_2d(audio)
-    n_fft = min(BANDWIDTH_NFFT, audio.shape[1])
-    power = _long_term_spectrum(audio, n_fft)
+    meter = LongTermSpectrumAccumulator()
+    meter.update(audio)
+    return bandwidth_from_spectrum(*meter.spectrum(), sample_rate)
+
+
+def bandwidth_from_spectrum(power: np.ndarray, n_fft: int, sample_rate: float) -> float:
+    """`bandwidth_hz` from the long-term spectrum: (n_fft // 2 + 1,) powers of `n_fft`-point frames
+    (`LongTermSpectrumAccumulator.spectrum`)."""
     freqs_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     if not power.any():
         return 0.0

@@ -37,6 +37,7 @@ from .config import RENDER_VERSION, BuildConfig
 from .coverage import noise_type_gap_warnings, noise_types_by_split
 from .plan import ExamplePlan, plan_examples, split_sources
 from .render import render_example
+from .resume import InputsChanged, check_inputs, inputs_snapshot, plan_digest
 from .shards import TarShardWriter
 from .probe import probe
 from .sources import SourceFile, exclusion_reason, index_sources, scan_corpus
@@ -49,7 +50,8 @@ WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": 256 * 2**20, "MALLOC_MMAP_THRESHO
 # Local workers run without Dask's statistical profiler (a stack sample of the task thread every 10 ms,
 # for the dashboard's profile page): rendering was 1.5 % faster without it (3 of 3 paired trials).
 LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
-PROBES_PER_TASK = 8
+PROBES_PER_TASK = 8  # files per probe task at most ...
+PROBE_BYTES_PER_TASK = 64 * 2**20  # ... and this many bytes, so long files spread over the workers
 
 
 class BuildError(RuntimeError):
@@ -91,14 +93,25 @@ def prepare_output(out: str, config: BuildConfig, overwrite: bool) -> None:
             if rendered and not overwrite:
                 raise BuildError(f"{out}: holds a build of a different config (hash {previous.get('output_hash')} vs {config.output_hash()}); "
                                  "use another folder, or pass --overwrite to replace it")
-            keep = {_fs(join(out, "sources.parquet"))[1]} if not rendered and previous.get("render_version") == RENDER_VERSION else set()
-            for entry in entries:
-                if entry.rstrip("/") not in keep:
-                    fs.rm(entry, recursive=True)
-    record = {"output_hash": config.output_hash(), "render_version": RENDER_VERSION, "config": config.to_dict()}
-    atomic_write_bytes(state, json.dumps(record, indent=2, sort_keys=True).encode())
+            clear_output(out, keep_probes=not rendered and previous.get("render_version") == RENDER_VERSION)
+    record_config(out, config)
     for stale in fs.glob(posixpath.join(root, "**", "*.tmp-*")):  # leftovers of a killed build
         fs.rm(stale)
+
+
+def record_config(out: str, config: BuildConfig) -> None:
+    """Write the state file that marks `out` as a build of `config`."""
+    record = {"output_hash": config.output_hash(), "render_version": RENDER_VERSION, "config": config.to_dict()}
+    atomic_write_bytes(join(out, STATE_DIR, "config.json"), json.dumps(record, indent=2, sort_keys=True).encode())
+
+
+def clear_output(out: str, keep_probes: bool) -> None:
+    """Delete everything of the build in `out` but its lock (and its probe rows, sources.parquet, if `keep_probes`)."""
+    fs, root = _fs(out)
+    keep = {LOCK_NAME} | ({"sources.parquet"} if keep_probes else set())
+    for entry in fs.ls(root, detail=False):
+        if posixpath.basename(entry.rstrip("/")) not in keep:
+            fs.rm(entry, recursive=True)
 
 
 def part_path(out: str, shard: str) -> str:
@@ -202,6 +215,19 @@ def scan_all(config: BuildConfig, where: str) -> list[SourceFile]:
     return files
 
 
+def probe_batches(files: list[SourceFile]) -> list[list[SourceFile]]:
+    """Consecutive files grouped into probe tasks of at most PROBES_PER_TASK files and PROBE_BYTES_PER_TASK bytes (at least one file)."""
+    batches: list[list[SourceFile]] = []
+    size = 0
+    for source in files:
+        if not batches or len(batches[-1]) >= PROBES_PER_TASK or size + source.file_size_bytes > PROBE_BYTES_PER_TASK:
+            batches.append([])
+            size = 0
+        batches[-1].append(source)
+        size += source.file_size_bytes
+    return batches
+
+
 def run_index(config: BuildConfig, out: str, client, where: str, progress: bool) -> list[dict]:
     """Probe every source (reusing unchanged rows of `out/sources.parquet`) and apply the build policy."""
     files = scan_all(config, where)
@@ -214,7 +240,7 @@ def run_index(config: BuildConfig, out: str, client, where: str, progress: bool)
     def run_probes(todo: list[SourceFile], min_duration_s: float) -> list[dict]:
         from distributed import as_completed
 
-        batches = [todo[i : i + PROBES_PER_TASK] for i in range(0, len(todo), PROBES_PER_TASK)]
+        batches = probe_batches(todo)
         futures = {client.submit(probe_batch, batch, min_duration_s, pure=False): i for i, batch in enumerate(batches)}
         results: dict[int, list[dict]] = {}
         with tqdm(total=len(todo), desc="probing sources", unit="file", disable=not progress) as bar:
@@ -290,6 +316,17 @@ def _build(config: BuildConfig, out: str, where: str, workers: int | None, sched
             by_shard.setdefault(plan.shard, []).append(plan)
         fs = _fs(out)[0]
         todo = [shard for shard in by_shard if not fs.exists(_fs(part_path(out, shard))[1])]
+        rendered_any = bool(fs.glob(_fs(join(out, STATE_DIR, "parts", "**", "*.parquet"))[1]))
+        try:
+            check_inputs(out, fs, inputs_snapshot(rows), plan_digest(plans), rendered_any)
+        except InputsChanged as exc:
+            if not overwrite:
+                raise BuildError(str(exc)) from None
+            print(f"datagen: {exc}: --overwrite given, rendering every shard again", file=sys.stderr)
+            clear_output(out, keep_probes=True)
+            record_config(out, config)
+            check_inputs(out, fs, inputs_snapshot(rows), plan_digest(plans), rendered_any=False)
+            todo = list(by_shard)
         mark = time.perf_counter()
         results = _render_shards(client, out, {s: by_shard[s] for s in todo}, config, progress)
         timings["render_s"] = time.perf_counter() - mark

@@ -13,18 +13,21 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
-def k_weighted_step_sums(audio, sos, channel_weights, edges):
+def k_weighted_step_sums(audio, sos, channel_weights, edges, state):
     """Sums of the channel-weighted squared K-weighted signal over [edges[s], edges[s+1]) -> (len(edges)-1,) float64.
 
-    `sos`: (2, 6) second-order sections (b0 b1 b2 a0 a1 a2, a0 = 1) applied in cascade from zero
-    state, transposed direct form II, as scipy.signal.sosfilt does.
+    `sos`: (2, 6) second-order sections (b0 b1 b2 a0 a1 a2, a0 = 1) applied in cascade, transposed
+    direct form II, as scipy.signal.sosfilt does, to samples edges[0] .. edges[-1] - 1 of each channel.
+    `state`: (channels, 4) float64 delay registers (two per section), read as the filter state before
+    sample edges[0] and overwritten with the state after sample edges[-1] - 1: zeros for a filter at
+    rest; passing it on to the call for the next samples makes consecutive calls equal one call.
     """
     channels = audio.shape[0]
     out = np.zeros(edges.size - 1)
     b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
     for c in range(channels):
-        z1 = z2 = y1 = y2 = 0.0
+        z1, z2, y1, y2 = state[c, 0], state[c, 1], state[c, 2], state[c, 3]
         for s in range(edges.size - 1):
             acc = 0.0
             for n in range(edges[s], edges[s + 1]):
@@ -37,6 +40,7 @@ def k_weighted_step_sums(audio, sos, channel_weights, edges):
                 y2 = c2 * u - d2 * v
                 acc += v * v
             out[s] += channel_weights[c] * acc
+        state[c, 0], state[c, 1], state[c, 2], state[c, 3] = z1, z2, y1, y2
     return out
 
 
@@ -116,7 +120,7 @@ def warm_up() -> None:
     """Load (or compile) every kernel for float32 and float64 input, so the first task does not pay for it."""
     for dtype in (np.float32, np.float64):
         audio = np.zeros((1, 8), dtype)
-        k_weighted_step_sums(audio, np.zeros((2, 6)), np.ones(1), np.array([0, 8]))
+        k_weighted_step_sums(audio, np.zeros((2, 6)), np.ones(1), np.array([0, 8]), np.zeros((1, 4)))
         frame_energies_and_peak(audio, 4)
         scaled_peak(audio, audio, 1.0, 1.0)
         for out_dtype, full_scale in ((np.int32, 2.0**15), (np.float32, 0.0)):

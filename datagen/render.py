@@ -35,14 +35,17 @@ class RenderedExample:
 
 
 def read_frames(path: str, start: int, stop: int) -> np.ndarray:
-    """Frames [start, stop) of a file, zero-padded outside it -> (channels, stop - start) float32."""
+    """Frames [start, stop) of a file, zero-padded outside it -> (channels, stop - start) float32.
+
+    Frames past what decodes are zeros too, whatever the header declares (an MP3's frame count is an estimate).
+    """
     with fsspec.open(path, "rb") as handle, sf.SoundFile(handle) as sound:
-        lo, hi = max(0, start), min(stop, sound.frames)
+        lo = min(max(0, start), sound.frames)
         sound.seek(lo)
-        audio = sound.read(max(0, hi - lo), dtype="float32", always_2d=True).T
-    if lo == start and hi == stop:
+        audio = sound.read(max(0, min(stop, sound.frames) - lo), dtype="float32", always_2d=True).T
+    if lo == start and audio.shape[1] == stop - start:
         return audio
-    return np.pad(audio, ((0, 0), (lo - start, stop - hi)))
+    return np.pad(audio, ((0, 0), (lo - start, stop - lo - audio.shape[1])))
 
 
 def match_channels(audio: np.ndarray, channels: int) -> np.ndarray:

@@ -64,7 +64,12 @@ def _list_files(corpus: CorpusConfig, path: str, where: str) -> tuple[object, st
 def _corpus_labels(corpus: CorpusConfig, fs, root: str, relative_paths: list[str], where: str) -> dict[str, FileLabels] | None:
     if corpus.labels == LABELS_FROM_RECIPE:
         recipe = get_recipe(corpus.recipe, where, f"corpora '{corpus.name}' recipe")
-        return recipe.labels(fs, root, relative_paths, part_of(recipe, corpus.variant, corpus.type)) if recipe.labels else {}
+        if recipe.labels is None:
+            return {}
+        try:
+            return recipe.labels(fs, root, relative_paths, part_of(recipe, corpus.variant, corpus.type))
+        except ConfigError as exc:  # the recipe's reader names the metadata file and the fix; add the config and corpus
+            raise ConfigError(f"{where}: corpora '{corpus.name}': {exc}") from None
     if corpus.labels:
         labels_fs, labels_path = fsspec.core.url_to_fs(corpus.labels)
         return read_labels_csv(labels_fs, labels_path, where, corpus.name)

@@ -60,11 +60,18 @@ and rejects crackle, bursts, door slams, speech-like modulation and busy ambienc
 threshold (e.g. 1.5 dB, about 2x the generated stationary maximum) keeps only near-perfect noise.
 
 Cost: one FFT pass; a 60 s 48 kHz stereo file takes ~0.1 s.
+
+Streaming: `StationarityAccumulator` computes the same score from consecutive blocks of a recording,
+keeping a remainder of less than one frame, the running sum of the frame power spectra and each
+frame's band powers (one float64 per band and frame), so its memory does not grow with the audio
+beyond those per-frame band powers. `stationarity_db` is the accumulator fed one block.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import polygamma
+
+from .analysis import DIGITAL_SILENCE, StreamTail, accumulate_in_order
 
 FRAME_S = 0.05  # analysis frame length; hop is half of it
 LOWEST_BAND_HZ = 100.0
@@ -73,9 +80,9 @@ BAND_RANGE_DB = 50.0  # bands this far below the loudest are ignored
 FRAME_FLOOR_DB = 60.0  # a frame's band level is floored this far below the band's mean power
 MIN_BINS_PER_BAND = 8  # so that each band's frame power has >= ~4 degrees of freedom (see step 4)
 MIN_DURATION_S = 1.0  # of non-silent audio
-DIGITAL_SILENCE = 2.0**-24  # |sample| at or below this rounds to 0 in 24-bit PCM
 DEFAULT_STATIONARITY_THRESHOLD_DB = 3.0
 ENERGY_SPAN_BANDS = 3  # adjacent 1/3-octave bands per run of the power-weighted term (one octave)
+_FRAMES_PER_BATCH = 512  # frames transformed at once (bounds the memory of a long block)
 _DB2 = (10.0 / np.log(10.0)) ** 2  # variance of 10*log10(x) per unit variance of ln(x)
 
 
@@ -113,43 +120,115 @@ def _gamma_shape(mean_power: np.ndarray, correlation_sq: np.ndarray) -> float:
     return float(np.sum(mean_power) ** 2 / (mean_power @ rho_sq @ mean_power))
 
 
-def _excess_variances(audio: np.ndarray, sample_rate: int, spans: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per span: for every run of `span` adjacent analysis bands, its mean power (dB) and the variance
-    of its frame levels in excess of the estimator's own (dB^2, may be negative) -> two (runs,) arrays.
-    Steps 1-4 of the module docstring (span 1: the analysis bands themselves)."""
-    mono = np.atleast_2d(np.asarray(audio, dtype=np.float64)).mean(axis=0)
-    loud = np.flatnonzero(np.abs(mono) > DIGITAL_SILENCE)
-    if loud.size == 0:
-        raise ValueError("stationarity_db: the audio is digitally silent")
-    mono = mono[loud[0] : loud[-1] + 1]
-    if mono.size < MIN_DURATION_S * sample_rate:
-        raise ValueError(
-            f"stationarity_db: {mono.size / sample_rate:.2f} s of non-silent audio, need at least {MIN_DURATION_S} s"
-        )
+class StationarityAccumulator:
+    """Steps 1-2 of the module docstring for a stream of (channels, n) blocks fed in order, then the score.
 
-    frame = int(round(FRAME_S * sample_rate))
-    window = np.hanning(frame + 1)[:-1]
-    frames = np.lib.stride_tricks.sliding_window_view(mono, frame)[:: frame // 2]
-    spectrum = np.fft.rfft(frames * window, axis=-1)
-    power = spectrum.real**2 + spectrum.imag**2  # (frames, bins)
-    mean_power = power.mean(axis=0)
-    correlation_sq = _bin_correlation_sq(window)
-    edges = _band_edges_bin(sample_rate, frame)
-    results = []
-    for span in spans:
-        band_power_db, excess_var_db2 = [], []
-        for first in range(max(1, edges.size - span)):
-            lo, hi = edges[first], edges[min(first + span, edges.size - 1)]
-            band_mean = mean_power[lo:hi].sum()
-            if band_mean <= 0.0:
-                continue  # nothing at all in these bands
-            band = power[:, lo:hi].sum(axis=1)
-            level_db = 10.0 * np.log10(np.maximum(band, band_mean * 10.0 ** (-FRAME_FLOOR_DB / 10.0)))
-            expected_var = _DB2 * float(polygamma(1, _gamma_shape(mean_power[lo:hi], correlation_sq)))
-            band_power_db.append(10.0 * np.log10(band_mean))
-            excess_var_db2.append(np.var(level_db, ddof=1) - expected_var)
-        results.append((np.array(band_power_db), np.array(excess_var_db2)))
-    return results
+    Framing starts at the first non-silent sample of the downmix and runs across blocks (a remainder of
+    less than one frame waits for the next block); frames ending after the last non-silent sample are
+    dropped at the end. The frame power spectra are summed in frame order, so the score equals the
+    whole-audio one bit for bit however the stream is cut. State: the remainder, two running spectra
+    and the (frames, bands) band powers.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.frame = int(round(FRAME_S * sample_rate))
+        self.hop = self.frame // 2
+        self.window = np.hanning(self.frame + 1)[:-1]
+        self.edges = _band_edges_bin(sample_rate, self.frame)
+        self._seen = 0  # samples fed
+        self._first: int | None = None  # stream index of the first and last non-silent downmix sample
+        self._last: int | None = None
+        self._tail = StreamTail()  # the downmix (float64) from the first non-silent sample on
+        self._frames = 0  # frames transformed
+        self._sum = np.zeros(self.frame // 2 + 1)  # their power spectra summed in frame order
+        self._kept = 0  # frames ending at or before the last non-silent sample seen
+        self._kept_sum = self._sum.copy()  # the running sum after the last of those
+        self._band_power: list[np.ndarray] = []  # (frames, bands) chunks
+
+    def update(self, audio: np.ndarray) -> None:
+        """Feed the next (channels, n) samples (or (n,) mono)."""
+        mono = np.atleast_2d(np.asarray(audio, dtype=np.float64)).mean(axis=0)
+        start = self._seen
+        self._seen += mono.size
+        loud = np.flatnonzero(np.abs(mono) > DIGITAL_SILENCE)
+        if loud.size:
+            if self._first is None:
+                self._first = self._tail.offset = start + int(loud[0])
+                mono = mono[loud[0]:]
+            self._last = start + int(loud[-1])
+        if self._first is None:
+            return  # leading silence
+        kept = self._frames_ending_by_last()
+        if kept >= self._frames > self._kept:  # every earlier frame ends before this block's sounding samples
+            self._kept, self._kept_sum = self._frames, self._sum.copy()
+        buffer = self._tail.join(mono)
+        count = (buffer.size - self.frame) // self.hop + 1 if buffer.size >= self.frame else 0
+        if count:
+            frames = np.lib.stride_tricks.sliding_window_view(buffer, self.frame)[:: self.hop]
+            for begin in range(0, count, _FRAMES_PER_BATCH):
+                self._add_frames(frames[begin:min(count, begin + _FRAMES_PER_BATCH)], kept)
+        self._tail.keep(buffer, count * self.hop)
+
+    def _add_frames(self, frames: np.ndarray, kept: int) -> None:
+        """Transform the next (n, frame) frames: keep their band powers, add their power spectra to the
+        running sum in order, and note the sum after frame number `kept` - 1 if it is one of them."""
+        spectrum = np.fft.rfft(frames * self.window, axis=-1)
+        power = spectrum.real**2 + spectrum.imag**2  # (frames, bins)
+        self._band_power.append(np.stack([power[:, lo:hi].sum(axis=1) for lo, hi in zip(self.edges[:-1], self.edges[1:])], axis=1))
+        first_frame = self._frames
+        running = accumulate_in_order(self._sum, power)
+        self._frames += running.shape[0]
+        self._sum = running[-1].copy()
+        if kept > first_frame:
+            self._kept = min(kept, self._frames)
+            self._kept_sum = running[self._kept - first_frame - 1].copy()
+
+    def _frames_ending_by_last(self) -> int:
+        """How many frames from the first non-silent sample fit before the last one (inclusive)."""
+        if self._last is None:
+            return 0
+        length = self._last - self._first + 1
+        return (length - self.frame) // self.hop + 1 if length >= self.frame else 0
+
+    def result(self) -> float:
+        """`stationarity_db` of everything fed (raises ValueError like it)."""
+        if self._first is None:
+            raise ValueError("stationarity_db: the audio is digitally silent")
+        length = self._last - self._first + 1
+        if length < MIN_DURATION_S * self.sample_rate:
+            raise ValueError(
+                f"stationarity_db: {length / self.sample_rate:.2f} s of non-silent audio, need at least {MIN_DURATION_S} s"
+            )
+        band_power = np.concatenate(self._band_power)[: self._kept]
+        mean_power = self._kept_sum / self._kept
+        correlation_sq = _bin_correlation_sq(self.window)
+        narrow, wide = (_excess_variances(band_power, mean_power, self.edges, correlation_sq, span) for span in (1, ENERGY_SPAN_BANDS))
+        spread = float(np.median(_kept(*narrow)[0]))
+        energy = weighted_median(*_kept(*wide))
+        return float(np.sqrt(max(0.0, spread, energy)))
+
+
+def _excess_variances(band_power: np.ndarray, mean_power: np.ndarray, edges: np.ndarray, correlation_sq: np.ndarray,
+                      span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 3-4 for every run of `span` adjacent analysis bands (span 1: the bands themselves): its mean
+    power (dB) and the variance of its frame levels in excess of the estimator's own (dB^2, may be
+    negative) -> two (runs,) arrays. `band_power`: (frames, bands) power of each frame in each band;
+    `mean_power`: (bins,) mean frame power spectrum; `edges`: (bands + 1,) bin edges of the bands."""
+    bands = edges.size - 1
+    band_power_db, excess_var_db2 = [], []
+    for first in range(max(1, bands + 1 - span)):
+        last = min(first + span, bands)
+        lo, hi = edges[first], edges[last]
+        band_mean = mean_power[lo:hi].sum()
+        if band_mean <= 0.0:
+            continue  # nothing at all in these bands
+        band = band_power[:, first:last].sum(axis=1)
+        level_db = 10.0 * np.log10(np.maximum(band, band_mean * 10.0 ** (-FRAME_FLOOR_DB / 10.0)))
+        expected_var = _DB2 * float(polygamma(1, _gamma_shape(mean_power[lo:hi], correlation_sq)))
+        band_power_db.append(10.0 * np.log10(band_mean))
+        excess_var_db2.append(np.var(level_db, ddof=1) - expected_var)
+    return np.array(band_power_db), np.array(excess_var_db2)
 
 
 def _kept(band_power_db: np.ndarray, excess_var_db2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,10 +245,9 @@ def stationarity_db(audio: np.ndarray, sample_rate: int) -> float:
     Raises ValueError if the audio is digitally silent or shorter than MIN_DURATION_S once leading
     and trailing silence is trimmed.
     """
-    narrow, wide = _excess_variances(audio, sample_rate, (1, ENERGY_SPAN_BANDS))
-    spread = float(np.median(_kept(*narrow)[0]))
-    energy = weighted_median(*_kept(*wide))
-    return float(np.sqrt(max(0.0, spread, energy)))
+    meter = StationarityAccumulator(sample_rate)
+    meter.update(audio)
+    return meter.result()
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
