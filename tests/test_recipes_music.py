@@ -28,6 +28,7 @@ from datagen.recipes.describe import describe_recipe
 from datagen.recipes.music import MUSDB_ARTISTS_IN_BOTH, MUSDB_STEMS
 from datagen.sources import SourceFile
 
+from recipe_trees import found_at_top, scan_config_error, write_appledouble, write_text
 from conftest import colored_noise, musiclike, speechlike
 
 WHERE = "test.toml"
@@ -49,15 +50,6 @@ def write_noise(path: Path, rate: int, seconds: float, seed: int, slope: float =
     write_audio(path, colored_noise(np.random.default_rng(seed), rate, seconds, slope), rate, subtype="PCM_16")
 
 
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def write_appledouble(path: Path) -> None:
-    """A macOS resource-fork file (what an archive unpacked on a Mac leaves): AppleDouble magic, not audio."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
 
 
 # ---------------------------------------------------------------- fake trees in the real layouts
@@ -218,13 +210,8 @@ def scan(tmp_path: Path, noise_dir: Path, *corpora: dict, **extra) -> dict[str, 
 
 
 def scan_error(tmp_path: Path, noise_dir: Path, corpus: dict) -> str:
-    with pytest.raises(ConfigError) as info:
-        scan_all(config_of(tmp_path, noise_dir, corpus), WHERE)
-    return str(info.value)
+    return scan_config_error(config_of(tmp_path, noise_dir, corpus), WHERE)
 
-
-def found_at_top(message: str) -> str:
-    return message.split("found at the top:", 1)[1]
 
 
 def rows_of(files: dict) -> list[dict]:

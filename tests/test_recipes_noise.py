@@ -27,6 +27,7 @@ from datagen.recipes import RECIPES
 from datagen.recipes.describe import describe_recipe
 from datagen.recipes.noise import DEMAND_SCENES
 
+from recipe_trees import found_at_top, scan_config_error, write_appledouble, write_text
 from conftest import colored_noise, speechlike
 
 WHERE = "test.toml"
@@ -43,10 +44,6 @@ def write_noise(path: Path, rate: int, seconds: float, seed: int, channels: int 
     sf.write(path, audio if channels > 1 else audio[:, 0], rate, subtype="PCM_16")
 
 
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,11 +52,6 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         writer.writerow(header)
         writer.writerows(rows)
 
-
-def write_appledouble(path: Path) -> None:
-    """A macOS resource-fork file (what a zip unpacked on a Mac leaves): AppleDouble magic, not audio."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
 
 
 # ---------------------------------------------------------------- fake trees in the real layouts
@@ -225,13 +217,8 @@ def scan(tmp_path: Path, speech_dir: Path, *corpora: dict, **extra) -> dict[str,
 
 
 def scan_error(tmp_path: Path, speech_dir: Path, corpus: dict) -> str:
-    with pytest.raises(ConfigError) as info:
-        scan_all(config_of(tmp_path, speech_dir, corpus), WHERE)
-    return str(info.value)
+    return scan_config_error(config_of(tmp_path, speech_dir, corpus), WHERE)
 
-
-def found_at_top(message: str) -> str:
-    return message.split("found at the top:", 1)[1]
 
 
 def ns(recipe: str, key: str) -> str:

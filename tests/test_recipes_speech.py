@@ -21,6 +21,7 @@ from datagen.config import ConfigError, parse_config
 from datagen.plan import PlanError
 from datagen.recipes import RECIPES
 
+from recipe_trees import found_at_top, write_appledouble, write_text
 from conftest import colored_noise, speechlike
 
 WHERE = "test.toml"
@@ -46,15 +47,6 @@ def write_speech(path: Path, rate: int, seconds: float, seed: int, subtype: str 
     sf.write(path, audio, rate, subtype=subtype)
 
 
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def write_appledouble(path: Path) -> None:
-    """A macOS resource-fork file: AppleDouble magic, not audio."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
 
 
 # ---------------------------------------------------------------- fake trees in the real layouts
@@ -233,10 +225,6 @@ def scan(tmp_path: Path, noise_dir: Path, *corpora: dict, **extra) -> dict[str, 
     return {f.relative_path: f for f in scan_all(config_of(tmp_path, noise_dir, *corpora, **extra), WHERE) if f.source_type != "noise"}
 
 
-def found_at_top(error: pytest.ExceptionInfo) -> str:
-    """The 'found at the top: ...' part of a wrong-root error."""
-    return str(error.value).split("found at the top:", 1)[1]
-
 
 def expected_pin(relative: str) -> str:
     return {"train": "train", "dev": "valid", "test": "test"}[relative.split("-", 1)[0]]
@@ -289,7 +277,7 @@ def test_librispeech_one_subset_folder_is_a_clear_error(tmp_path, trees, noise_d
     message = str(info.value)
     assert "recipe 'librispeech'" in message and "LibriSpeech ASR corpus" in message
     assert "train-clean-100/103/1240/103-1240-0000.flac" in message  # the expected layout
-    assert "1089/" in found_at_top(info) and "121/" in found_at_top(info)  # what was found
+    assert "1089/" in found_at_top(str(info.value)) and "121/" in found_at_top(str(info.value))  # what was found
     assert "not one subset folder" in message and 'include = ["train-clean-100/*"]' in message
 
 
@@ -298,7 +286,7 @@ def test_librispeech_parent_or_unrelated_folder_is_an_error(tmp_path, trees, noi
         config = config_of(tmp_path, noise_dir, {"recipe": "librispeech", "path": str(path)})
         with pytest.raises(ConfigError, match="does not look like LibriSpeech") as info:
             scan_all(config, WHERE)
-        assert found in found_at_top(info)
+        assert found in found_at_top(str(info.value))
 
 
 def test_librispeech_one_subset_by_include_and_every_key_overridable(tmp_path, trees, noise_dir):
@@ -344,7 +332,7 @@ def test_libritts_r_wrong_roots(tmp_path, trees, noise_dir):
         config = config_of(tmp_path, noise_dir, {"recipe": "libritts_r", "path": str(path)})
         with pytest.raises(ConfigError, match=r"recipe 'libritts_r'.*does not look like LibriTTS-R") as info:
             scan_all(config, WHERE)
-        assert "train-clean-100/19/198/19_198_000000_000000.wav" in str(info.value) and found in found_at_top(info)
+        assert "train-clean-100/19/198/19_198_000000_000000.wav" in str(info.value) and found in found_at_top(str(info.value))
 
 
 # ---------------------------------------------------------------- VCTK 0.92
@@ -381,7 +369,7 @@ def test_vctk_wrong_roots(tmp_path, trees, noise_dir):
         config = config_of(tmp_path, noise_dir, {"recipe": "vctk", "path": str(path)})
         with pytest.raises(ConfigError, match=r"recipe 'vctk'.*does not look like CSTR VCTK Corpus 0\.92") as info:
             scan_all(config, WHERE)
-        assert found in found_at_top(info) and "wav48_silence_trimmed/p225/p225_001_mic1.flac" in str(info.value)
+        assert found in found_at_top(str(info.value)) and "wav48_silence_trimmed/p225/p225_001_mic1.flac" in str(info.value)
 
 
 def test_vctk_keys_overridable(tmp_path, trees, noise_dir):
@@ -433,7 +421,7 @@ def test_daps_wrong_roots_and_overrides(tmp_path, trees, noise_dir):
         config = config_of(tmp_path, noise_dir, {"recipe": "daps", "path": str(path)})
         with pytest.raises(ConfigError, match=r"recipe 'daps'.*does not look like DAPS") as info:
             scan_all(config, WHERE)
-        assert "clean/f1_script1_clean.wav" in str(info.value) and found in found_at_top(info)
+        assert "clean/f1_script1_clean.wav" in str(info.value) and found in found_at_top(str(info.value))
     women = scan(tmp_path, noise_dir, {"recipe": "daps", "path": str(trees["daps"]), "include": ["clean/f*_clean.wav"]})
     assert {key(f) for f in women.values()} == {"f1", "f2", "f10"}
     by_script = scan(tmp_path, noise_dir, {"recipe": "daps", "path": str(trees["daps"]), "group_pattern": r"_(script[0-9]+)_"})
@@ -466,7 +454,7 @@ def test_ears_wrong_roots(tmp_path, trees, noise_dir):
         config = config_of(tmp_path, noise_dir, {"recipe": "ears", "path": str(path)})
         with pytest.raises(ConfigError, match=r"recipe 'ears'.*does not look like EARS") as info:
             scan_all(config, WHERE)
-        assert "p001/emo_adoration_freeform.wav" in str(info.value) and found in found_at_top(info)
+        assert "p001/emo_adoration_freeform.wav" in str(info.value) and found in found_at_top(str(info.value))
 
 
 def test_official_split_names_must_exist(tmp_path, trees, noise_dir):

@@ -14,6 +14,9 @@ from typing import Callable, Mapping
 
 from manifests.typed_config import ConfigError
 
+# macOS resource-fork files ("._<name>", left by archives unpacked on a Mac; one ships inside LibriTTS-R): never audio
+APPLEDOUBLE = ("._*", "*/._*")
+
 
 @dataclass(frozen=True)
 class FileLabels:
@@ -104,3 +107,15 @@ def read_csv_rows(fs, path: str) -> list[dict[str, str]]:
 def stem(relative_path: str) -> str:
     """File name without folder and extension."""
     return posixpath.splitext(posixpath.basename(relative_path))[0]
+
+
+def within_official_splits(keys: dict[str, str], splits: dict[str, str | None]) -> dict[str, str]:
+    """relative path -> group key: `keys` (an artist, a location, an uploader), except that the files of a key the
+    official split spreads over several splits get the key with their split, so that no group is pinned to two
+    splits (and the official split is kept)."""
+    spread: dict[str, set[str]] = {}
+    for relative, key in keys.items():
+        if splits.get(relative):
+            spread.setdefault(key, set()).add(splits[relative])
+    return {relative: key if len(spread.get(key, ())) <= 1 else f"{key} [{splits.get(relative) or 'no official split'}]"
+            for relative, key in keys.items()}

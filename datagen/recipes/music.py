@@ -19,21 +19,8 @@ import re
 
 from manifests.typed_config import ConfigError
 
-from .base import FileLabels, Part, Recipe
+from .base import APPLEDOUBLE, FileLabels, Part, Recipe, within_official_splits
 
-# macOS resource-fork files ("._mixture.wav") that archives unpacked on a Mac leave beside the audio: never audio
-APPLEDOUBLE = ("._*", "*/._*")
-
-
-def _within_official_splits(keys: dict[str, str], splits: dict[str, str | None]) -> dict[str, str]:
-    """relative path -> group key: `keys` (an artist), except that the files of a key the official split spreads over
-    several splits get the key with their split, so that no group is pinned to two splits (and the official split is kept)."""
-    spread: dict[str, set[str]] = {}
-    for relative, key in keys.items():
-        if splits.get(relative):
-            spread.setdefault(key, set()).add(splits[relative])
-    return {relative: key if len(spread.get(key, ())) <= 1 else f"{key} [{splits.get(relative) or 'no official split'}]"
-            for relative, key in keys.items()}
 
 
 # ---- MUSDB18-HQ: {train,test}/<Artist> - <Title>/{mixture,bass,drums,other,vocals}.wav ---------------------------
@@ -154,7 +141,7 @@ def _fma_labels(fs, root: str, relative_paths: list[str], part: Part) -> dict[st
         if artist is not None:
             artists[relative] = f"artist {artist}"
         splits[relative] = split
-    groups = _within_official_splits(artists, splits)
+    groups = within_official_splits(artists, splits)
     return {rel: FileLabels(group=groups.get(rel), split=splits.get(rel)) for rel in relative_paths}
 
 

@@ -16,21 +16,8 @@ import re
 
 from manifests.typed_config import ConfigError
 
-from .base import FileLabels, Part, Recipe, read_csv_rows
+from .base import APPLEDOUBLE, FileLabels, Part, Recipe, read_csv_rows, within_official_splits
 
-# macOS resource-fork files ("._ch01.wav") that zips unpacked on a Mac leave beside the audio: never audio
-APPLEDOUBLE = ("._*", "*/._*")
-
-
-def _within_official_splits(keys: dict[str, str], splits: dict[str, str | None]) -> dict[str, str]:
-    """relative path -> group key: `keys` (a location, an uploader), except that the files of a key the official split
-    spreads over several splits get the key with their split, so that no group is pinned to two splits."""
-    spread: dict[str, set[str]] = {}
-    for relative, key in keys.items():
-        if splits.get(relative):
-            spread.setdefault(key, set()).add(splits[relative])
-    return {relative: key if len(spread.get(key, ())) <= 1 else f"{key} [{splits.get(relative) or 'no official split'}]"
-            for relative, key in keys.items()}
 
 
 # ---- DEMAND: <SCENE>/ch01.wav ... ch16.wav ---------------------------------------------------------------
@@ -210,7 +197,7 @@ def _wham_labels(fs, root: str, relative_paths: list[str], part: Part) -> dict[s
     for relative in relative_paths:  # the folder is the official split of the 16 kHz set, with or without its metadata
         if relative.split("/", 1)[0] in folder_split:
             splits[relative] = folder_split[relative.split("/", 1)[0]]
-    groups = _within_official_splits({rel: keys[rel] for rel in relative_paths if rel in keys}, splits)
+    groups = within_official_splits({rel: keys[rel] for rel in relative_paths if rel in keys}, splits)
     return {rel: FileLabels(group=groups.get(rel), split=splits.get(rel)) for rel in relative_paths}
 
 
@@ -292,7 +279,7 @@ def _fsd50k_labels(fs, root: str, relative_paths: list[str], part: Part) -> dict
                 uploader = (clip.get("uploader") or "").strip() if isinstance(clip, dict) else ""
                 if uploader:
                     uploaders[f"{folder}/{fname}.wav"] = f"uploader {uploader}"
-    groups = _within_official_splits({rel: uploaders[rel] for rel in relative_paths if rel in uploaders}, splits)
+    groups = within_official_splits({rel: uploaders[rel] for rel in relative_paths if rel in uploaders}, splits)
     return {rel: FileLabels(group=groups.get(rel), noise_type=noise_types.get(rel), split=splits.get(rel)) for rel in relative_paths}
 
 

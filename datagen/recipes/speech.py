@@ -8,10 +8,7 @@ from public preparation code (lhotse's recipes, the EARS benchmark scripts).
 """
 from __future__ import annotations
 
-from .base import Part, Recipe
-
-# macOS resource-fork files ("._84_121550_000007_000000.wav" ships inside LibriTTS-R): never audio
-APPLEDOUBLE = ("._*", "*/._*")
+from .base import APPLEDOUBLE, Part, Recipe
 
 # ---- LibriSpeech and LibriTTS-R: <subset>/<speaker>/<chapter>/<utterance> -----------------------------
 
