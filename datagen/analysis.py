@@ -33,6 +33,12 @@ ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 _LOUDNESS_OFFSET_DB = -0.691
 _CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs
+_OTHER_CHANNEL_WEIGHT = 1.0  # channels past the fifth: their layout is unknown (BS.1770 weighs front channels 1.0)
+
+
+def channel_weights(channels: int) -> np.ndarray:
+    """(channels,) BS.1770 channel weights: L, R, C, Ls, Rs, then 1.0 for any further channel."""
+    return np.array([*_CHANNEL_WEIGHTS, *([_OTHER_CHANNEL_WEIGHT] * max(0, channels - len(_CHANNEL_WEIGHTS)))][:channels])
 _LOUDNESS_TOLERANCE_LU = 1e-9
 _LOUDNESS_MAX_CORRECTIONS = 8
 
@@ -269,12 +275,10 @@ def _k_weighting_sos(sample_rate: float) -> np.ndarray:
 
 
 def _check_loudness_input(channels: int, samples: int, sample_rate: float) -> None:
-    """Raise ValueError if audio of `channels` x `samples` is shorter than one gating block or has more than 5 channels."""
+    """Raise ValueError if audio of `channels` x `samples` is shorter than one gating block."""
     if samples < LOUDNESS_BLOCK_S * sample_rate:
         raise ValueError(f"loudness needs at least one {LOUDNESS_BLOCK_S * 1000:.0f} ms gating block: "
                          f"got {samples} samples = {samples / sample_rate * 1000:.1f} ms at {sample_rate} Hz")
-    if channels > len(_CHANNEL_WEIGHTS):
-        raise ValueError(f"loudness supports at most {len(_CHANNEL_WEIGHTS)} channels, got {channels}")
 
 
 def _step_edges(first: int, last: int, step: float) -> np.ndarray:
@@ -304,8 +308,6 @@ class LoudnessAccumulator:
         block = as_2d(block)
         channels = block.shape[0]
         self.shape = (channels, self.shape[1] + block.shape[1])
-        if channels > len(_CHANNEL_WEIGHTS):
-            return  # block_powers() raises
         if self._state is None:
             self._state = np.zeros((channels, 4))
         buffer = self._tail.join(block)
@@ -314,7 +316,7 @@ class LoudnessAccumulator:
         edges = edges[edges <= start + buffer.shape[1]]
         if edges.size > 1:
             self._step_sums.append(kernels.k_weighted_step_sums(buffer, _k_weighting_sos(float(self.sample_rate)),
-                                                                np.asarray(_CHANNEL_WEIGHTS[:channels]), edges - start, self._state))
+                                                                channel_weights(channels), edges - start, self._state))
             self._steps_done += edges.size - 1
         self._tail.keep(buffer, int(edges[-1]) - start)
 
@@ -339,7 +341,7 @@ def loudness_block_powers(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     """(n_blocks,) channel-weighted mean square of the K-weighted audio in each BS.1770 gating block.
 
     Blocks are 400 ms with 75 % overlap, only complete blocks (n_blocks = floor((T - 0.4) / 0.1) + 1).
-    Raises ValueError if the audio is shorter than one block or has more than 5 channels.
+    Channels past the fifth weigh 1.0. Raises ValueError if the audio is shorter than one block.
     """
     meter = LoudnessAccumulator(sample_rate)
     meter.update(audio)

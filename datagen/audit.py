@@ -37,7 +37,9 @@ HIST_BINS = 24
 LIST_LIMIT = 20  # rows listed in the terminal for long lists (all of them are in the JSON)
 DEFAULT_BY = ("split", "source_type", "corpus", "noise_type")
 BY_ALIASES = {"corpus": "clean_corpus", "clean": "clean_corpus", "noise": "noise_corpus", "group": "group_key", "speaker": "group_key"}
-LEAK_KEYS = ("clean_source_id", "group_key", "noise_source_id")  # a value in two splits is a leak
+LEAK_KEYS = ("clean_source_id", "group_key", "noise_source_id",  # a value in two splits is a leak
+             "clean_content_sha256", "noise_content_sha256")  # copies of one recording (derived from sources.parquet)
+CONTENT_OF = {"clean_content_sha256": "clean_source_id", "noise_content_sha256": "noise_source_id"}
 METRICS = {  # column -> label; "snr_error_db" is derived (measured - target)
     "snr_measured_db": "measured SNR (dB)",
     "snr_error_db": "measured - target SNR (dB)",
@@ -56,7 +58,7 @@ EXAMPLE_COLUMNS = [
     "duration_s", "sample_rate", "channels", "audio_format", "synthetic",
 ]
 SOURCE_COLUMNS = ["source_id", "path", "corpus", "source_type", "noise_type", "group_key", "synthetic", "sample_rate", "duration_s",
-                  "stationarity_db", "error", "excluded_reason"]
+                  "stationarity_db", "error", "excluded_reason", "content_sha256"]
 SPARK = "▁▂▃▄▅▆▇█"
 NONE_LABEL = "(none)"
 
@@ -415,11 +417,38 @@ def _snr(table: pa.Table, tolerance_db: float) -> dict:
             "worst": picked}
 
 
+def with_content_columns(table: pa.Table, sources: list[dict]) -> pa.Table:
+    """`table` plus clean_content_sha256 and noise_content_sha256: each example's recordings' content hashes (null if unknown)."""
+    ids = pa.array([row["source_id"] for row in sources], pa.string())
+    hashes = pa.array([row.get("content_sha256") for row in sources], pa.string())
+    for member in ("clean", "noise"):
+        table = table.append_column(f"{member}_content_sha256", pc.take(hashes, pc.index_in(table.column(f"{member}_source_id"), value_set=ids)))
+    return table
+
+
+def duplicate_warnings(sources: list[dict], shown: int = 3) -> list[str]:
+    """One warning naming the usable recordings that are copies of one another (same content_sha256)."""
+    by_content: dict[str, list[str]] = {}
+    for row in sources:
+        if row.get("content_sha256") and not row["error"] and not row["excluded_reason"]:
+            by_content.setdefault(row["content_sha256"], []).append(row["path"])
+    copies = [sorted(paths) for paths in by_content.values() if len(paths) > 1]
+    if not copies:
+        return []
+    listed = "; ".join(" = ".join(paths) for paths in sorted(copies)[:shown]) + (" ..." if len(copies) > shown else "")
+    return [f"{len(copies)} recording(s) used under several names (identical decoded audio), each kept in one split "
+            f"as one group: {listed}"]
+
+
 def _leaks(table: pa.Table) -> list[Leak]:
     leaks = []
     for key in LEAK_KEYS:
-        counted = table.group_by([key]).aggregate([("split", "count_distinct")])
-        values = counted.filter(pc.greater(counted.column("split_count_distinct"), 1)).column(key)
+        source = CONTENT_OF.get(key)  # a content leak counts only between different recordings: one recording is its own key
+        counted = table.group_by([key]).aggregate([("split", "count_distinct")] + ([(source, "count_distinct")] if source else []))
+        leaking = pc.and_(pc.is_valid(counted.column(key)), pc.greater(counted.column("split_count_distinct"), 1))
+        if source:
+            leaking = pc.and_(leaking, pc.greater(counted.column(f"{source}_count_distinct"), 1))
+        values = counted.filter(leaking).column(key)
         if len(values) == 0:
             continue
         rows = table.filter(pc.is_in(table.column(key), value_set=values.combine_chunks())).select([key, "split", "example_id"]).to_pylist()
@@ -541,6 +570,8 @@ def audit(out: str, by: Iterable[str] | str | None = None, snr_tolerance_db: flo
     more_warnings.extend(bandwidth_warnings)
     noise_coverage = _noise_coverage(table)
     more_warnings.extend(noise_type_gap_warnings(noise_types_by_split(noise_coverage)))
+    more_warnings.extend(duplicate_warnings(sources))
+    table = with_content_columns(table, sources)
     return AuditResult(
         out=out, header=header, by=[label for label, _ in pairs], counts=_counts(table, pairs), split_totals=_split_totals(table),
         distributions=_distributions(table), coverage=_coverage(table), noise_coverage=noise_coverage,

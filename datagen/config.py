@@ -27,6 +27,7 @@ GENERATORS = ("speech", "music", "noise", "nonstationary")
 AUDIO_FORMATS = ("flac16", "flac24", "wav_float")
 SNR_DEFINITIONS = ("active", "rms", "loudness")
 NOISE_TYPE_FROM_FOLDER = "from_folder"
+MAX_EXAMPLES_PER_SPLIT = 20_000_000  # 22,000 h of 4 s clips
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ def _validate_corpus(corpus: CorpusConfig, key: str, config: BuildConfig, where:
 def validate(config: BuildConfig, where: str) -> BuildConfig:
     """Cross-field checks that types alone cannot express."""
     audio, snr, mix, splits = config.audio, config.snr, config.mix, config.splits
+    require(0 <= config.seed < 2**63, where, "seed", f"must be an integer in 0..2^63-1, got {config.seed}")
     require(8000 <= audio.sample_rate <= 192000, where, "audio.sample_rate", f"must be in 8000..192000 Hz, got {audio.sample_rate}")
     require(audio.channels in (1, 2), where, "audio.channels", f"must be 1 or 2, got {audio.channels}")
     require(0.5 <= audio.clip_duration_s <= 600, where, "audio.clip_duration_s", f"must be in 0.5..600 s, got {audio.clip_duration_s}")
@@ -209,6 +211,10 @@ def validate(config: BuildConfig, where: str) -> BuildConfig:
     for name, size in sizes.items():
         require(name in fractions, where, f"splits.{'examples' if splits.examples else 'hours'}.{name}", f"names a split missing from splits.fractions ({', '.join(fractions)})")
         require(size >= 0, where, f"splits.{'examples' if splits.examples else 'hours'}.{name}", "must be >= 0")
+        examples = size if splits.examples else size * 3600.0 / audio.clip_duration_s
+        require(examples <= MAX_EXAMPLES_PER_SPLIT, where, f"splits.{'examples' if splits.examples else 'hours'}.{name}",
+                f"asks for {examples:.3g} examples; at most {MAX_EXAMPLES_PER_SPLIT:,} per split (every plan is held in memory): "
+                "build larger corpora as several builds")
     names = [c.name for c in config.corpora]
     require(len(names) == len(set(names)), where, "corpora.name", f"must be unique, got {names}")
     require(any(c.type == "noise" for c in config.corpora) and any(c.type != "noise" for c in config.corpora), where, "corpora",

@@ -95,6 +95,30 @@ def _kind(row: dict) -> str:
     return "noise" if row["source_type"] == "noise" else "clean"
 
 
+def merge_duplicate_groups(rows: list[dict]) -> list[dict]:
+    """`rows` with the group key of recordings of identical content (`content_sha256`) made one: the smallest of
+    their groups' keys, so that copies of a recording (another name, folder or format) never straddle splits.
+    Rows without duplicates are returned unchanged."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(key: tuple[str, str]) -> tuple[str, str]:
+        while parent.get(key, key) != key:
+            key = parent[key]
+        return key
+
+    first_of: dict[tuple[str, str], tuple[str, str]] = {}
+    for row in rows:
+        if row.get("content_sha256"):
+            group = (_kind(row), row["group_key"])
+            other = first_of.setdefault((_kind(row), row["content_sha256"]), group)
+            a, b = find(group), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    if not parent:
+        return rows
+    return [{**row, "group_key": find((_kind(row), row["group_key"]))[1]} for row in rows]
+
+
 def group_pins(rows: list[dict]) -> dict[tuple[str, str], str]:
     """(kind, group) -> the split its files are pinned to (official splits); a group pinned to two splits is a PlanError."""
     pins: dict[tuple[str, str], dict[str, str]] = {}
@@ -129,13 +153,15 @@ def split_sources(rows: list[dict], config: BuildConfig) -> dict[str, str]:
 
     Clean sources are split by group key per source type, noise per noise type; noise types with
     fewer groups than splits cannot be split and are pooled, whole groups to a split. A group with a
-    file pinned to a split (official splits) goes there whole; a corpus with pins is split on its own,
+    file pinned to a split (official splits) goes there whole; copies of one recording are one group; a
+    corpus with pins is split on its own,
     its pinned durations counting toward that split's share, so that one corpus's official splits do
     not push another's groups out of a split.
     Sources of a corpus with a `split` all go to that split and take no part in the grouping, so adding
     such a corpus (e.g. extra noise recordings for training only) leaves every other source's split as it was.
     """
     pinned_corpora = {c.name: c.split for c in config.corpora if c.split}
+    rows = merge_duplicate_groups(rows)
     free = [row for row in rows if row["corpus"] not in pinned_corpora]
     pins = group_pins(free)
     corpora_with_pins = {row["corpus"] for row in free if (_kind(row), row["group_key"]) in pins}

@@ -12,6 +12,7 @@ file (`measure_audio` on `read_audio`), bit for bit.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Iterator
 
 import fsspec
@@ -64,14 +65,36 @@ def measure_audio(audio: np.ndarray, sample_rate: int, source_type: str) -> dict
                          stationarity_db(audio, sample_rate) if source_type == "noise" else None)
 
 
+class ContentHash:
+    """sha256 of a recording's decoded sample-to-sample differences: the same for copies of one recording under
+    other names, formats (lossless) or DC offsets, fed in consecutive (channels, n) blocks."""
+
+    def __init__(self, channels: int) -> None:
+        self._digest = hashlib.sha256(f"channels={channels};".encode())
+        self._last: np.ndarray | None = None
+
+    def update(self, block: np.ndarray) -> None:
+        samples = block.astype(np.float64)
+        if self._last is not None:
+            samples = np.concatenate([self._last, samples], axis=1)
+        if samples.shape[1] > 1:
+            # frame-major bytes, so that the digest does not depend on the block sizes; float32 differences are exact in float64
+            self._digest.update(np.ascontiguousarray(np.diff(samples, axis=1).T).tobytes())
+        self._last = samples[:, -1:]
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 class SourceMeter:
     """Every probe measure of one recording, fed in consecutive (channels, n) blocks.
 
     Once a non-finite sample is seen only the levels are kept up (the row is an error anyway).
     """
 
-    def __init__(self, sample_rate: int, noise: bool) -> None:
+    def __init__(self, sample_rate: int, channels: int, noise: bool) -> None:
         self.sample_rate = sample_rate
+        self.content = ContentHash(channels)
         self.level = LevelAccumulator()
         self.activity = ActivityAccumulator(sample_rate)
         self.loudness = LoudnessAccumulator(sample_rate)
@@ -80,6 +103,7 @@ class SourceMeter:
 
     def update(self, block: np.ndarray) -> None:
         """Feed the next (channels, n) float32 samples."""
+        self.content.update(block)
         self.level.update(block)
         if not self.level.finite:
             return
@@ -141,11 +165,12 @@ def probe(source: SourceFile, min_duration_s: float, block_s: float = PROBE_BLOC
         except Exception as exc:  # any decoder failure is a property of the file, reported per file
             return {**row, "error": f"unreadable: {_decoder_message(exc)}"}
         sample_rate, channels, declared = int(sound.samplerate), int(sound.channels), int(sound.frames)
-        meter = SourceMeter(sample_rate, source.source_type == "noise")
+        meter = SourceMeter(sample_rate, channels, source.source_type == "noise")
         frames, failure = _decode_into(meter, sound, max(1, int(round(block_s * sample_rate))))
     if failure:
         return {**row, "error": f"unreadable: {failure} (after {frames} of {declared} frames)"}
-    row.update(sample_rate=sample_rate, channels=channels, frames=frames, duration_s=frames / sample_rate)
+    row.update(sample_rate=sample_rate, channels=channels, frames=frames, duration_s=frames / sample_rate,
+               content_sha256=meter.content.hexdigest())
     # frames: what decodes (an MP3 header's count is an estimate; the renderer pads what does not decode)
     if frames == 0:
         return {**row, "error": "empty: no audio frames"}

@@ -6,7 +6,9 @@ probed (`datagen.probe`).
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import stat
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -15,6 +17,7 @@ import pyarrow as pa
 
 from .config import BuildConfig, ConfigError, CorpusConfig
 from .labels import label_files, read_labels_csv
+from .filetypes import special_kind
 from .recipes import LABELS_FROM_RECIPE, FileLabels, check_root, get_recipe, matches_any, part_of
 
 GLOB_CHARS = "*?["
@@ -35,6 +38,7 @@ class SourceFile:
     file_size_bytes: int
     mtime_ns: int
     split_pin: str | None = None  # official split from the corpus's metadata or split_patterns; None: the fractions decide
+    problem: str | None = None  # why it is not read at all (a special file, a folder that cannot be listed)
 
     @property
     def source_id(self) -> str:
@@ -48,14 +52,40 @@ def _mtime_ns(info: dict) -> int:
     return int(float(mtime) * 1e9)
 
 
+def _walk_local(root: str) -> dict[str, dict]:
+    """{path: info} of everything under a local folder: regular files (links followed), special files
+    (type "other", never opened) and folders that cannot be listed (type "unreadable", with the error)."""
+    found: dict[str, dict] = {}
+
+    def unreadable(error: OSError) -> None:
+        found[error.filename] = {"type": "unreadable", "error": f"a folder that cannot be read ({error.strerror})", "size": 0, "mtime": 0}
+
+    for folder, _, names in os.walk(root, onerror=unreadable, followlinks=True):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                info = os.stat(path)
+            except OSError as exc:
+                found[path] = {"type": "unreadable", "error": f"cannot be read ({exc.strerror})", "size": 0, "mtime": 0}
+                continue
+            regular = stat.S_ISREG(info.st_mode)
+            found[path] = {"type": "file" if regular else "other", "size": info.st_size, "mtime": info.st_mtime,
+                           **({} if regular else {"error": f"not a regular file ({special_kind(info.st_mode)}): never read"})}
+    return found
+
+
 def _list_files(corpus: CorpusConfig, path: str, where: str) -> tuple[object, str, dict[str, dict]]:
-    """(filesystem, root, {fs path: info}) of everything under a folder, glob or single file."""
+    """(filesystem, root, {fs path: info}) of everything under a folder, glob or single file.
+
+    A path that exists is taken literally, even with glob characters in its name ('[live] takes/').
+    """
     fs, fs_path = fsspec.core.url_to_fs(path)
-    if any(ch in fs_path for ch in GLOB_CHARS):
+    local = "file" in fs.protocol
+    if not fs.exists(fs_path) and any(ch in fs_path for ch in GLOB_CHARS):
         root = fs_path[: min(fs_path.index(ch) for ch in GLOB_CHARS if ch in fs_path)].rsplit("/", 1)[0]
         return fs, root, {p: fs.info(p) for p in fs.glob(fs_path)}
     if fs.isdir(fs_path):
-        return fs, fs_path.rstrip("/"), fs.find(fs_path, detail=True)
+        return fs, fs_path.rstrip("/"), _walk_local(fs_path) if local else fs.find(fs_path, detail=True)
     if fs.isfile(fs_path):
         return fs, posixpath.dirname(fs_path), {fs_path: fs.info(fs_path)}
     raise ConfigError(f"{where}: corpora '{corpus.name}' path '{path}' does not exist; fix 'path'")
@@ -83,15 +113,18 @@ def scan_corpus(corpus: CorpusConfig, path: str, synthetic: bool, split_names: I
     """
     fs, root, found = _list_files(corpus, path, where)
     extensions = tuple("." + ext.lower().lstrip(".") for ext in corpus.extensions)
-    audio = {}
+    audio, problems = {}, []
     for fs_file in sorted(found):
-        if found[fs_file].get("type") == "directory" or not fs_file.lower().endswith(extensions):
-            continue
-        audio[posixpath.relpath(fs_file, root) if root else fs_file] = fs_file
+        info = found[fs_file]
+        relative = posixpath.relpath(fs_file, root) if root else fs_file
+        if info.get("type") == "unreadable" or (info.get("type") == "other" and fs_file.lower().endswith(extensions)):
+            problems.append(SourceFile(fs_file, relative, corpus.name, corpus.type, None, relative, synthetic, 0, 0, problem=info["error"]))
+        elif info.get("type") != "directory" and fs_file.lower().endswith(extensions):
+            audio[relative] = fs_file
     if corpus.recipe:
         check_root(get_recipe(corpus.recipe, where, f"corpora '{corpus.name}' recipe"), path, list(audio), where, corpus.name)
     relative_paths = [rel for rel in audio if (not corpus.include or matches_any(rel, corpus.include)) and not matches_any(rel, corpus.exclude)]
-    if not relative_paths:
+    if not relative_paths and not problems:
         selection = f" matching include {list(corpus.include)}" if corpus.include else ""
         raise ConfigError(f"{where}: corpora '{corpus.name}' path '{path}' holds no audio files with extensions "
                           f"{', '.join(corpus.extensions)}{selection}{' (after exclude)' if corpus.exclude else ''}; fix 'path'"
@@ -104,7 +137,7 @@ def scan_corpus(corpus: CorpusConfig, path: str, synthetic: bool, split_names: I
         full = fs_file if "://" not in path else fs.unstrip_protocol(fs_file)
         files.append(SourceFile(full, relative, corpus.name, corpus.type, label.noise_type, label.group_key, synthetic,
                                 int(info.get("size") or 0), _mtime_ns(info), label.split_pin))
-    return files
+    return files + problems
 
 
 def reusable_rows(previous: pa.Table | None) -> dict[tuple[str, int, int], dict]:
@@ -126,6 +159,11 @@ def index_sources(
     keep: dict[int, dict] = {}
     todo = []
     for i, source in enumerate(files):
+        if source.problem:
+            keep[i] = {"source_id": source.source_id, "path": source.path, "corpus": source.corpus, "source_type": source.source_type,
+                       "group_key": source.group_key, "synthetic": source.synthetic, "file_size_bytes": 0, "mtime_ns": 0,
+                       "error": source.problem}
+            continue
         row = cached.get((source.path, source.file_size_bytes, source.mtime_ns))
         if row is not None and not (row.get("error") or "").startswith(TOO_SHORT) and row.get("corpus") == source.corpus and row.get("group_key") == source.group_key \
                 and row.get("noise_type") == source.noise_type and row.get("source_type") == source.source_type:

@@ -14,8 +14,10 @@ import hashlib
 import io
 import json
 import math
+import os
 import posixpath
 import re
+import stat
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -30,6 +32,8 @@ from tqdm.auto import tqdm
 
 from manifests.io import join, read_manifest
 from manifests.schema import AUDIO_MEMBERS, EXAMPLES_SCHEMA
+
+from .filetypes import special_kind
 
 BLOCK = 512
 MAX_MEMBER_BYTES = 64 * 2**20  # a member larger than this is never read
@@ -276,6 +280,10 @@ def verify_shard(out: str, shard: str, rows: list[dict] | pa.Table, max_member_b
         check.problems.append(Problem(shard, member, example_id, kind, detail))
 
     fs, path = fsspec.core.url_to_fs(join(out, shard))
+    not_regular = not_a_regular_file(fs, path)
+    if not_regular:
+        report(None, None, "not a regular file", f"{not_regular}; never opened, {len(rows)} examples not checked")
+        return check
     try:
         check.shard_bytes = int(fs.size(path))
         handle = fs.open(path, "rb")
@@ -291,6 +299,22 @@ def verify_shard(out: str, shard: str, rows: list[dict] | pa.Table, max_member_b
     except OSError as exc:  # an I/O failure mid-way is a finding about this shard, not a crash of the whole run
         report(None, None, "unreadable shard", f"{type(exc).__name__}: {exc}")
     return check
+
+
+def not_a_regular_file(fs, path: str) -> str | None:
+    """Why a shard of a local build is not to be opened: a symlink (it may point anywhere) or a special file (a FIFO
+    would block the reader forever); None for a regular file, or on a filesystem with neither."""
+    if "file" not in fs.protocol:
+        return None
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None  # reported as missing when opened
+    if stat.S_ISLNK(mode):
+        return f"a symbolic link to {os.readlink(path)}"
+    if not stat.S_ISREG(mode):
+        return f"a special file ({special_kind(mode)})"
+    return None
 
 
 def _check_members(handle: BinaryIO, rows: list[dict], check: ShardCheck, report, max_member_bytes: int) -> None:
@@ -376,6 +400,14 @@ def shard_files(out: str) -> tuple[list[str], list[str]]:
     return tars, temporaries
 
 
+def duplicate_rows(table: pa.Table) -> list[Problem]:
+    """A problem per example id listed more than once in the manifest."""
+    counted = table.group_by(["example_id"]).aggregate([("example_id", "count")])
+    repeated = counted.filter(pc.greater(counted.column("example_id_count"), 1)).to_pylist()
+    return [Problem("examples.parquet", None, row["example_id"], "duplicate manifest row", f"listed {row['example_id_count']} times")
+            for row in sorted(repeated, key=lambda r: str(r["example_id"]))]
+
+
 def _rows_by_shard(table: pa.Table) -> dict[str, pa.Table]:
     """shard -> its manifest rows (an Arrow slice: cheap to ship to a worker, turned into dicts there)."""
     encoded = pc.fill_null(table.column("shard"), "").combine_chunks().dictionary_encode()
@@ -392,7 +424,7 @@ def verify(out: str, workers: int = 0, scheduler: str | None = None, client=None
     started = time.perf_counter()
     path = join(out, "examples.parquet")
     table = read_manifest(path, "examples", columns=[n for n in EXAMPLES_SCHEMA.names if n not in VERIFY_COLUMNS_SKIP])
-    problems: list[Problem] = []
+    problems: list[Problem] = duplicate_rows(table)
     grouped = _rows_by_shard(table)
     for shard in [s for s in grouped if unsafe_shard_path(s)]:
         rows = grouped.pop(shard)

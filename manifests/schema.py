@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 SCHEMA_VERSION = 2  # of examples.parquet; 2: + json_sha256, - noisy_loudness_lufs
-SOURCES_SCHEMA_VERSION = 3  # 3: + split_pin
+SOURCES_SCHEMA_VERSION = 3  # 3: + split_pin, content_sha256
 METADATA_KEY = b"hifi_denoise.manifest"
 
 SOURCE_TYPES = ("speech", "music", "noise")
@@ -43,6 +43,7 @@ SOURCES_SCHEMA = pa.schema(
         ("error", pa.string()),  # probe failure: unreadable, empty, silent, NaN, too short; null when fine
         ("excluded_reason", pa.string()),  # build policy: non-stationary, band-limited, too short; null when used
         ("split_pin", pa.string()),  # official split (corpus metadata or split_patterns); null: assigned by the fractions
+        ("content_sha256", pa.string()),  # of the decoded sample differences: equal for copies (other name, format, DC offset)
     ]
 )
 
