@@ -288,8 +288,15 @@ def output_lock(out: str, purpose: str) -> contextlib.AbstractContextManager:
 def build(config: BuildConfig, out: str, where: str = "config", workers: int | None = None, scheduler: str | None = None,
           overwrite: bool = False, progress: bool = True) -> dict:
     """Run a whole build into `out` (holding its lock); returns the build report (also written to out/build.json)."""
-    with output_lock(out, "datagen build"):
-        return _build(config, out, where, workers, scheduler, overwrite, progress)
+    fs, root = _fs(out)
+    fresh = not fs.exists(root)
+    try:
+        with output_lock(out, "datagen build"):
+            return _build(config, out, where, workers, scheduler, overwrite, progress)
+    except Exception:
+        if fresh and fs.exists(root) and not fs.exists(posixpath.join(root, "sources.parquet")):
+            fs.rm(root, recursive=True)  # this run made the folder and wrote nothing worth keeping into it
+        raise
 
 
 def _build(config: BuildConfig, out: str, where: str, workers: int | None, scheduler: str | None, overwrite: bool, progress: bool) -> dict:

@@ -180,3 +180,12 @@ def test_bad_values_are_refused_naming_the_key(tmp_path, corpus_dir, capsys, cha
     err = capsys.readouterr().err
     assert f"'{key}'" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_build_stopped_by_a_corpus_error_leaves_no_folder(tmp_path, corpus_dir):
+    """A recipe pointed at the wrong root fails while scanning: the new --out folder is not left behind half made."""
+    config = tmp_path / "c.toml"
+    config.write_text(tiny_config_text(corpus_dir) + f'[[corpora]]\nrecipe = "vctk"\npath = "{corpus_dir / "speech"}"\n')
+    with pytest.raises(Exception, match="does not look like CSTR VCTK"):
+        build(load_config(config), str(tmp_path / "out"), workers=1, progress=False)
+    assert not (tmp_path / "out").exists()
