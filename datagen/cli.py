@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from manifests.cli_errors import run_command
+from manifests.cli_errors import int_at_least, run_command
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest
 from manifests.lock import LockError
 
@@ -28,7 +28,7 @@ def _load(config_path: str | None) -> tuple[BuildConfig, str]:
 
 
 def _add_cluster_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=None, help="local Dask worker processes (default: config dask.workers; 0 = one per core)")
+    parser.add_argument("--workers", type=int_at_least(0), default=None, help="local Dask worker processes (default: config dask.workers; 0 = one per core)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a local cluster)")
     parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
 
@@ -202,7 +202,7 @@ def make_parser() -> argparse.ArgumentParser:
         command.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
         _add_cluster_args(command)
         command.set_defaults(func=func)
-    commands["index"].add_argument("--limit", type=int, default=20, help="failed and excluded files listed (default: %(default)s)")
+    commands["index"].add_argument("--limit", type=int_at_least(0), default=20, help="failed and excluded files listed (default: %(default)s)")
 
     recipes = sub.add_parser("recipes", help="list the recipes for public corpora (licence, rate, bandwidth, hours), or show one")
     recipes.add_argument("name", nargs="?", help="a recipe to show in full: layout, variants, citation, example config")
@@ -228,16 +228,16 @@ def make_parser() -> argparse.ArgumentParser:
                        help="table (terminal), markdown, json, or html: a self-contained page with PNG plots (default: %(default)s)")
     audit.add_argument("-o", "--output", help="write the report to this file (default: stdout; html: OUT/audit/report.html, PNGs next to it)")
     audit.add_argument("--snr-tolerance-db", type=float, default=0.1, help="|measured - target SNR| above this is reported (default: %(default)s)")
-    audit.add_argument("--limit", type=int, default=20, help="rows shown of long lists in table/markdown output (default: %(default)s)")
+    audit.add_argument("--limit", type=int_at_least(0), default=20, help="rows shown of long lists in table/markdown output (default: %(default)s)")
     audit.set_defaults(func=cmd_audit)
 
     verify = sub.add_parser("verify", help="check every manifest row against the shards (location, checksum, decoding) and every shard "
                                            "against the manifest (orphans); exit 1 listing what is wrong")
     verify.add_argument("out", help="build folder")
     verify.add_argument("--format", choices=["table", "json"], default="table", help="summary and problem list, or JSON (default: %(default)s)")
-    verify.add_argument("--max-problems", type=int, default=100, help="problems listed in table output (default: %(default)s)")
+    verify.add_argument("--max-problems", type=int_at_least(0), default=100, help="problems listed in table output (default: %(default)s)")
     verify.add_argument("--max-member-mb", type=float, default=64.0, help="members larger than this are reported, never read (default: %(default)s)")
-    verify.add_argument("--workers", type=int, default=0, help="local Dask worker processes, one task per shard (default: 0 = one per core)")
+    verify.add_argument("--workers", type=int_at_least(0), default=0, help="local Dask worker processes, one task per shard (default: 0 = one per core)")
     verify.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler whose workers see OUT (default: start a local cluster)")
     verify.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     verify.set_defaults(func=cmd_verify)

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.fft
 
 POWER_FLOOR_DB = -120.0
+SAMPLE_RATE_RANGE_HZ = (8000, 192000)  # as `datagen`'s audio.sample_rate
+N_FFT_RANGE = (64, 16384)  # as `datagen`'s profile.n_fft floor; 16384 = 0.34 s frames at 48 kHz
 
 
 def hz_to_erb_rate(freq_hz: np.ndarray | float) -> np.ndarray:
@@ -36,6 +38,19 @@ class BandLayout:
     n_fft: int
     hop: int
     band_edges_bin: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        low, high = SAMPLE_RATE_RANGE_HZ
+        if not low <= self.sample_rate <= high:
+            raise ValueError(f"band layout: sample_rate {self.sample_rate} Hz is outside {low}..{high} Hz")
+        low, high = N_FFT_RANGE
+        if not low <= self.n_fft <= high:
+            raise ValueError(f"band layout: n_fft {self.n_fft} is outside {low}..{high}")
+        if not 1 <= self.hop <= self.n_fft:
+            raise ValueError(f"band layout: hop {self.hop} is outside 1..n_fft ({self.n_fft})")
+        edges = self.band_edges_bin
+        if len(edges) < 2 or edges[0] != 0 or edges[-1] != self.n_bins or any(b <= a for a, b in zip(edges, edges[1:])):
+            raise ValueError(f"band layout: band_edges_bin must rise strictly from 0 to n_fft // 2 + 1 = {self.n_bins}")
 
     @property
     def n_bands(self) -> int:
@@ -80,7 +95,11 @@ class BandLayout:
 
     @classmethod
     def from_dict(cls, data: dict) -> "BandLayout":
-        return cls(int(data["sample_rate"]), int(data["n_fft"]), int(data["hop"]), tuple(int(b) for b in data["band_edges_bin"]))
+        """The layout `to_dict` wrote; ValueError says what is missing or out of range."""
+        try:
+            return cls(int(data["sample_rate"]), int(data["n_fft"]), int(data["hop"]), tuple(int(b) for b in data["band_edges_bin"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"band layout: missing or malformed entry {exc}; expected sample_rate, n_fft, hop, band_edges_bin") from None
 
 
 def erb_layout(sample_rate: int, n_bands: int = 48, n_fft: int = 2048, hop: int = 512) -> BandLayout:

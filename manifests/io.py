@@ -112,7 +112,10 @@ def band_layout(path: str) -> BandLayout:
     meta = read_metadata(path)
     if "band_layout" not in meta:
         raise ManifestError(f"{path}: no band layout in the metadata; rebuild it with `datagen build`")
-    return BandLayout.from_dict(meta["band_layout"])
+    try:
+        return BandLayout.from_dict(meta["band_layout"])
+    except ValueError as exc:
+        raise ManifestError(f"{path}: {exc}; rebuild it with `datagen build`") from None
 
 
 def read_member(root: str, shard: str, offset: int, size: int) -> bytes:

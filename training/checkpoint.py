@@ -27,6 +27,7 @@ Usage::
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import uuid
@@ -129,10 +130,38 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}")
-    if ckpt["kind"] not in KINDS:
-        raise CheckpointError(f"{path}: unknown checkpoint kind {ckpt['kind']!r}; expected one of {KINDS}")
+    validate_checkpoint(ckpt, str(path))
     ckpt["path"] = str(path)
     return ckpt
+
+
+def validate_checkpoint(ckpt: Mapping, where: str) -> None:
+    """Everything a checkpoint must hold to be run, checked before a model is built from it: the kind, the
+    entry types, a band layout in range, finite non-negative model settings and finite weights."""
+    if ckpt["kind"] not in KINDS:
+        raise CheckpointError(f"{where}: unknown checkpoint kind {ckpt['kind']!r}; expected one of {KINDS}")
+    for key in ("model_config", "layout", "state_dict", "metrics", "extra"):
+        if not isinstance(ckpt[key], Mapping):
+            raise CheckpointError(f"{where}: entry {key!r} is a {type(ckpt[key]).__name__}, not a dict")
+    try:
+        BandLayout.from_dict(ckpt["layout"])
+    except ValueError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    for key, value in ckpt["model_config"].items():
+        if isinstance(value, bool) or value is None:
+            continue
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise CheckpointError(f"{where}: model_config[{key!r}] = {value!r} is not a finite number >= 0")
+    quantile = ckpt["model_config"].get("prior_quantile", 0.5)
+    if not 0.0 < quantile < 1.0:
+        raise CheckpointError(f"{where}: model_config['prior_quantile'] = {quantile!r} is outside (0, 1)")
+    tensors = ckpt["state_dict"]
+    if not tensors or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+        raise CheckpointError(f"{where}: state_dict must map parameter names to tensors")
+    bad = _non_finite(tensors)
+    if bad:
+        raise CheckpointError(f"{where}: non-finite weights (NaN or inf) in {bad[:3]}; this model cannot be used. "
+                              "Training keeps the last good checkpoint: use that one")
 
 
 def build_model(ckpt: Mapping) -> torch.nn.Module:
@@ -158,7 +187,7 @@ def build_model(ckpt: Mapping) -> torch.nn.Module:
             model.load_state_dict(ckpt["state_dict"])
         else:
             raise CheckpointError(f"{where}: unknown checkpoint kind {ckpt['kind']!r}")
-    except (TypeError, RuntimeError) as exc:
+    except (TypeError, RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{where}: the weights do not fit the model it describes ({str(exc).splitlines()[0]})") from None
     first = next(iter(ckpt["state_dict"].values()), None)
     if isinstance(first, torch.Tensor):
@@ -168,5 +197,9 @@ def build_model(ckpt: Mapping) -> torch.nn.Module:
 
 def is_finite_state(state_dict: Mapping[str, torch.Tensor]) -> bool:
     """True when every floating tensor of a state dict is finite."""
-    return all(bool(torch.isfinite(v).all()) for v in state_dict.values()
-               if isinstance(v, torch.Tensor) and v.is_floating_point())
+    return not _non_finite(state_dict)
+
+
+def _non_finite(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
+    return [k for k, v in state_dict.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())]

@@ -16,6 +16,7 @@ import sys
 
 from manifests.cli_errors import run_command
 from manifests.io import ManifestError
+from manifests.lock import LockError
 
 EXTRA_SUBCOMMAND_MODULES = ("evaluate", "denoise")
 
@@ -101,10 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
+    from .device import DeviceError
     from .train import TrainingError
 
     args = build_parser().parse_args(argv)
-    return run_command("training", lambda: args.func(args), (ConfigError, ManifestError, TrainingError, CheckpointError),
+    return run_command("training", lambda: args.func(args),
+                       (ConfigError, ManifestError, TrainingError, CheckpointError, DeviceError, LockError),
                        "checkpoints are written atomically, so the last complete one is kept and training resumes from it")
 
 

@@ -42,10 +42,12 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from manifests.bands import BandLayout
+from manifests.bands import POWER_FLOOR_DB, BandLayout
+from manifests.cli_errors import int_at_least
 
 from . import dsp
 from .data import noise_power_bins
+from .device import DEVICE_NAMES, resolve_device
 
 Tensor = torch.Tensor
 
@@ -61,8 +63,6 @@ OVERRIDE_FLAGS = {
     "freq_smooth_hz": "--freq-smooth-hz",
     "tonal_detail": "--tonal-detail",  # per band; the flag sets every band
 }
-_LOWER_BOUNDS = {"reduction_db": (0.0, True), "knee_db": (0.0, False), "attack_ms": (0.0, False),
-                 "release_ms": (0.0, False), "freq_smooth_hz": (0.0, True), "tonal_detail": (0.0, True)}  # (bound, inclusive)
 _LABELS = {"reduction_db": "reduction", "threshold_db": "threshold", "knee_db": "knee", "attack_ms": "attack",
            "release_ms": "release", "freq_smooth_hz": "freq smoothing", "tonal_detail": "tonal detail"}
 
@@ -70,6 +70,7 @@ _LABELS = {"reduction_db": "reduction", "threshold_db": "threshold", "knee_db": 
 # shortest noise-only recording `--noise-profile` measures: ~24 STFT frames at 48 kHz, where the profile of a
 # one-bin band still scatters by ~1.2 dB (`dsp.MEAN_RIPPLE_DB` / sqrt(frames))
 MIN_NOISE_CLIP_S = 0.25
+MAX_BLOCK_S = 600.0  # longest streaming block (memory: a block of 48 kHz stereo float32 takes 0.4 MB/s)
 MAX_NOISE_CLIP_S = 60.0  # longest stretch read from a noise recording or region (memory; a minute is plenty)
 
 
@@ -94,31 +95,35 @@ class Job:
 
 
 def plan_jobs(inputs: list[str], out: str) -> list[Job]:
-    """Source -> destination for every input file (errors for missing inputs and name clashes)."""
+    """Source -> destination for every input file (errors for missing inputs, name clashes and outputs that
+    would replace an input: there is no in-place mode)."""
     out_path = Path(out)
     singles = [Path(p) for p in inputs]
-    if len(singles) == 1 and singles[0].is_file() and is_audio(out_path) and not out_path.is_dir():
-        return [Job(singles[0], out_path)]
     jobs: list[Job] = []
-    for given in singles:
-        if given.is_dir():
-            files = sorted(p for p in given.rglob("*") if p.is_file() and is_audio(p) and not p.name.startswith("."))
-            if not files:
-                jobs.append(Job(given, None, f"{given}: no audio files found (extensions {' '.join(AUDIO_EXTENSIONS)})"))
-            jobs += [Job(p, out_path / p.relative_to(given)) for p in files]
-        elif given.is_file():
-            jobs.append(Job(given, out_path / given.name))
-        else:
-            jobs.append(Job(given, None, f"{given}: no such file or folder"))
+    if len(singles) == 1 and singles[0].is_file() and is_audio(out_path) and not out_path.is_dir():
+        jobs.append(Job(singles[0], out_path))
+    else:
+        for given in singles:
+            if given.is_dir():
+                files = sorted(p for p in given.rglob("*") if p.is_file() and is_audio(p) and not p.name.startswith("."))
+                if not files:
+                    jobs.append(Job(given, None, f"{given}: no audio files found (extensions {' '.join(AUDIO_EXTENSIONS)})"))
+                jobs += [Job(p, out_path / p.relative_to(given)) for p in files]
+            elif given.is_file():
+                jobs.append(Job(given, out_path / given.name))
+            else:
+                jobs.append(Job(given, None, f"{given}: no such file or folder"))
+    sources = {job.src.resolve(): job.src for job in jobs if job.dst is not None}
     seen: dict[Path, Path] = {}
     for job in jobs:
         if job.dst is None:
             continue
         key = job.dst.resolve()
-        if key in seen:
+        if key in sources:
+            job.error = (f"{job.src}: output {job.dst} is the input file {sources[key]}; the input is never replaced, "
+                         "choose another output folder or file name")
+        elif key in seen:
             job.error = f"{job.src}: output {job.dst} would overwrite the output of {seen[key]}; skipped"
-        elif key == job.src.resolve():
-            job.error = f"{job.src}: output would overwrite the input; choose another output folder"
         else:
             seen[key] = job.src
     return jobs
@@ -130,14 +135,25 @@ def plan_jobs(inputs: list[str], out: str) -> list[Job]:
 
 
 def check_overrides(overrides: Mapping[str, float]) -> None:
+    """Refuse a control value outside the range the controller was trained to predict (`dsp.CONTROL_SPECS`)."""
     for name, value in overrides.items():
-        if not math.isfinite(value):
-            raise ValueError(f"{OVERRIDE_FLAGS[name]}: {value} is not a finite number")
-        if name in _LOWER_BOUNDS:
-            bound, inclusive = _LOWER_BOUNDS[name]
-            if value < bound or (value == bound and not inclusive):
-                raise ValueError(f"{OVERRIDE_FLAGS[name]}: {value:g} {dsp.SPECS[name].unit} must be "
-                                 f"{'>=' if inclusive else '>'} {bound:g}")
+        spec = dsp.SPECS[name]
+        if not math.isfinite(value) or not spec.min <= value <= spec.max:
+            raise ValueError(f"{OVERRIDE_FLAGS[name]} {value:g}: outside the trained range {spec.min:g}..{spec.max:g} "
+                             f"{spec.unit}; give a value in it")
+
+
+def check_noise_profile(profile_db: np.ndarray, what: str) -> None:
+    """Refuse a per-band noise profile (dB) that is not finite, is silent, or leaves the control's range."""
+    spec = dsp.SPECS["noise_profile_db"]
+    if not np.isfinite(profile_db).all():
+        raise ValueError(f"{what}: the noise profile holds non-finite values; give a noise recording or finite dB values")
+    if float(np.max(profile_db)) <= POWER_FLOOR_DB + 1e-3:
+        raise ValueError(f"{what}: the noise is digital silence (every band at the {POWER_FLOOR_DB:g} dB floor); "
+                         "give a recording of the noise itself")
+    if not (spec.min <= float(np.min(profile_db)) and float(np.max(profile_db)) <= spec.max):
+        raise ValueError(f"{what}: band levels {float(np.min(profile_db)):.1f}..{float(np.max(profile_db)):.1f} dB leave "
+                         f"the range of the noise profile control, {spec.min:g}..{spec.max:g} dB")
 
 
 def measure_noise(noise: np.ndarray, rate: int, layout: BandLayout) -> dict[str, np.ndarray]:
@@ -148,7 +164,10 @@ def measure_noise(noise: np.ndarray, rate: int, layout: BandLayout) -> dict[str,
       levels, with the deadband of `dsp.mean_shape_db`;
     - ``tonal_detail`` 1 in every band: a measured shape is not a blind guess, so the gate follows it fully.
     """
-    data = _resample(np.nan_to_num(np.asarray(noise, dtype=np.float32)), rate, layout.sample_rate)
+    noise = np.asarray(noise, dtype=np.float32)
+    if not np.isfinite(noise).any():
+        raise ValueError("the noise holds no finite sample")
+    data = _resample(np.nan_to_num(noise, nan=0.0, posinf=0.0, neginf=0.0), rate, layout.sample_rate)
     mean, frames = noise_power_bins(torch.from_numpy(np.ascontiguousarray(data.T))[None], layout)
     profile = dsp.power_to_db(dsp.bins_to_bands_power(mean, layout)).to(torch.float32)
     shape = dsp.mean_shape_db(dsp.power_to_db(mean), layout, frames).to(torch.float32)
@@ -195,7 +214,12 @@ def load_noise_profile(path: str, layout: BandLayout) -> dict[str, np.ndarray]:
         if data.shape[0] < MIN_NOISE_CLIP_S * rate:
             raise ValueError(f"--noise-profile {path}: {data.shape[0] / rate:.3f} s of audio is too short to measure a "
                              f"noise profile; give at least {MIN_NOISE_CLIP_S:g} s of noise-only audio")
-        return measure_noise(data, rate, layout)
+        try:
+            measured = measure_noise(data, rate, layout)
+        except ValueError as exc:
+            raise ValueError(f"--noise-profile {path}: {exc}") from None
+        check_noise_profile(measured["noise_profile_db"], f"--noise-profile {path}")
+        return measured
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(p.read_text())
@@ -209,9 +233,9 @@ def load_noise_profile(path: str, layout: BandLayout) -> dict[str, np.ndarray]:
     except Exception as exc:
         raise ValueError(f"--noise-profile {path}: not a profile ({exc}); give a noise recording or "
                          f"{layout.n_bands} dB values (JSON list, .npy, or text)") from None
-    if values.shape != (layout.n_bands,) or not np.isfinite(values).all():
-        raise ValueError(f"--noise-profile {path}: expected {layout.n_bands} finite per-band dB values, "
-                         f"got {values.size}")
+    if values.shape != (layout.n_bands,):
+        raise ValueError(f"--noise-profile {path}: expected {layout.n_bands} per-band dB values, got {values.size}")
+    check_noise_profile(values, f"--noise-profile {path}")
     return {"noise_profile_db": values.astype(np.float32)}
 
 
@@ -338,6 +362,10 @@ class FileDenoiser:
         self.noise_controls = dict(noise_controls or {})  # from --noise-profile (`load_noise_profile`)
         self.noise_region_s = noise_region_s  # from --noise-region: measured in each file
         self.block_s = float(block_s)
+        shortest_s = self.layout.n_fft / self.layout.sample_rate
+        if not shortest_s <= self.block_s <= MAX_BLOCK_S:
+            raise ValueError(f"--block-s {block_s:g}: give {shortest_s:.3f}..{MAX_BLOCK_S:g} s (at least one STFT "
+                             f"frame of {self.layout.n_fft} samples; memory grows with the block)")
         if self.noise_controls and noise_region_s is not None:
             raise ValueError("give --noise-profile or --noise-region, not both")
         if not self.is_controller and (self.overrides or self.noise_controls or noise_region_s is not None):
@@ -376,7 +404,13 @@ class FileDenoiser:
                                f"{handle.frames / rate:.3f} s file; give a noise-only region of at least "
                                f"{MIN_NOISE_CLIP_S:g} s inside it")
         handle.seek(start)
-        return measure_noise(handle.read(end - start, dtype="float32", always_2d=True), rate, self.layout)
+        what = f"{src}: --noise-region {start_s:g}:{end_s:g}"
+        try:
+            measured = measure_noise(handle.read(end - start, dtype="float32", always_2d=True), rate, self.layout)
+            check_noise_profile(measured["noise_profile_db"], what)
+        except ValueError as exc:
+            raise DenoiseError(str(exc) if str(exc).startswith(what) else f"{what}: {exc}") from None
+        return measured
 
     def predict_controls(self, handle: sf.SoundFile, measured: Mapping[str, np.ndarray]) -> dict[str, Tensor]:
         """Controller prediction for the open file, with the `measured` noise controls and then the overrides
@@ -432,7 +466,10 @@ class FileDenoiser:
             frames = handle.frames
             if handle.channels < 1:
                 raise DenoiseError(f"{src}: no channels")
-            writer = _Writer(dst, info, frames)
+            try:
+                writer = _Writer(dst, info, frames)
+            except (OSError, sf.LibsndfileError) as exc:
+                raise DenoiseError(f"{src}: cannot write {dst} ({_first_line(exc)}); nothing written") from None
             try:
                 if frames == 0:
                     text = "empty file (written unchanged)"
@@ -489,8 +526,8 @@ def denoise_files(inputs: list[str], out: str, checkpoint: str, *, overrides: Ma
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
     try:
+        dev = resolve_device(device)
         model = build_model(load_checkpoint(checkpoint, map_location="cpu"))
         measured = load_noise_profile(noise_profile, model.layout) if noise_profile else None
         region = parse_region(noise_region) if noise_region else None
@@ -554,9 +591,9 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--noise-region", default=None, metavar="START:END",
                         help="like --noise-profile, from a noise-only stretch of each input itself (seconds, "
                              f"e.g. 0:1.5 for a pause before the music starts; at least {MIN_NOISE_CLIP_S:g} s)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--device", default="auto", choices=DEVICE_NAMES, help="auto (a GPU if there is one) | cpu | cuda")
     parser.add_argument("--block-s", type=float, default=10.0, help="streaming block length in seconds (memory bound)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="torch CPU threads (default: torch's default; 1 is often faster on a busy machine)")
     parser.add_argument("--quiet", action="store_true", help="no per-file lines, no progress bar")
     parser.set_defaults(func=_run_denoise)

@@ -42,9 +42,11 @@ import pyarrow.parquet as pq
 import torch
 
 from manifests.bands import BandLayout
+from manifests.cli_errors import int_at_least
 from manifests.io import band_layout, join, open_example, read_manifest
 
 from . import cost, dsp, metrics
+from .device import resolve_device
 
 Tensor = torch.Tensor
 
@@ -667,7 +669,7 @@ def _evaluate(run_dir, split, out_dir, max_examples, build, device, batch_size, 
     root = resolve_build(run_dir, build)
     out = Path(out_dir) if out_dir is not None else run_dir / f"report_{split}"
     out.mkdir(parents=True, exist_ok=True)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
 
     manifest = join(root, "examples.parquet")
     layout = band_layout(manifest)
@@ -723,7 +725,7 @@ def add_evaluate_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--build", default=None, help="build folder (default: data.build of RUN_DIR/config.json)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (inference; timing is always one CPU core)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=int_at_least(0), default=1,
                         help="torch CPU threads for the evaluation (default 1; 0 = torch's default)")
     parser.add_argument("--no-timing", action="store_true", help="skip the real-time-factor measurements")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -46,6 +46,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -56,12 +57,14 @@ from typing import Any, Callable, Mapping
 import torch
 
 from manifests.io import join
+from manifests.lock import FolderLock
 
 from . import dsp
 from .checkpoint import is_finite_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
 from .controller import Controller, Denoiser
 from .data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, make_loader
+from .device import resolve_device
 from .ema import WeightAverage
 from .losses import MultiResolutionSTFTLoss, control_regularizer, harm_loss, profile_loss, si_sdr
 from .masknet import MaskNet
@@ -124,14 +127,6 @@ def git_commit() -> dict[str, Any] | None:
         return None
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("device = 'cuda' but no CUDA device is available; use device = 'auto' or 'cpu'")
-    return torch.device(name)
-
-
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
@@ -163,19 +158,24 @@ class _Run:
         manifest = join(config.data.build, "examples.parquet")
         sha = file_sha256(manifest)
         config_path, info_path = self.dir / "config.json", self.dir / "run.json"
+        self.resumed = False
         if config_path.exists():
             previous = parse_config(json.loads(config_path.read_text()), str(config_path))
-            diff = _config_diff(previous.result_dict(), config.result_dict())
-            if diff:
-                raise TrainingError(f"{self.dir}: this run folder was started with another config ({'; '.join(diff)}); "
-                                    "use a new --run folder, or the same config to resume")
             info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            diff = _config_diff(previous.result_dict(), config.result_dict())
+            changes = [f"another config ({'; '.join(diff)})"] if diff else []
             if info.get("examples_sha256") not in (None, sha):
-                raise TrainingError(f"{self.dir}: {manifest} changed since this run started (sha256 "
-                                    f"{info['examples_sha256'][:12]}.. -> {sha[:12]}..); use a new --run folder")
-            self.resumed = True
-        else:
-            self.resumed = False
+                changes.append(f"another {manifest} (sha256 {info['examples_sha256'][:12]}.. -> {sha[:12]}..)")
+            if changes and self.has_checkpoints():
+                raise TrainingError(f"{self.dir}: this run folder was started with {' and '.join(changes)}; "
+                                    "use a new --run folder, or the same config and data to resume")
+            if changes:  # nothing was trained yet: start afresh rather than demand a new folder
+                self._echo(f"{self.dir}: holds no checkpoint yet; starting afresh with this config and data "
+                           f"(it was started with {' and '.join(changes)})")
+                self.metrics_path.unlink(missing_ok=True)
+                info_path.unlink(missing_ok=True)
+            else:
+                self.resumed = True
         _write_json(config_path, config.to_dict())
         info = {
             "seed": config.seed,
@@ -199,6 +199,10 @@ class _Run:
             info["resumed"] = 0
         _write_json(info_path, info)
         self.info = info
+
+    def has_checkpoints(self) -> bool:
+        """True once a stage has saved a checkpoint (something to resume)."""
+        return any(self.paths[k].exists() for k in ("stage1", "stage2", "masknet"))
 
     def log(self, message: str) -> None:
         self._echo(message)
@@ -396,6 +400,9 @@ def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: 
         train_metrics = {k: v / steps_per_epoch for k, v in sums.items()}
         with _averaged(average):
             metrics = stage.evaluate()
+        bad = [key for key, value in flatten(metrics).items() if isinstance(value, float) and not math.isfinite(value)]
+        if bad:
+            _stop(run, stage, epoch, None, f"non-finite validation metrics ({', '.join(bad[:3])})")
         epoch_time = time.perf_counter() - began
         elapsed += epoch_time
         elapsed_by_stage[stage.name] = elapsed
@@ -436,9 +443,11 @@ def _averaged(average: WeightAverage | None):
     return average.applied() if average is not None else contextlib.nullcontext()
 
 
-def _stop(run: _Run, stage: _Stage, epoch: int, step_in_epoch: int, what: str):
+def _stop(run: _Run, stage: _Stage, epoch: int, step_in_epoch: int | None, what: str):
+    """Record and raise a TrainingError; `step_in_epoch` None: found after the epoch's batches."""
     kept = f"{stage.path} (its last completed epoch)" if stage.path.exists() else "none for this stage yet"
-    message = (f"[{stage.name}] {what} at epoch {epoch + 1}, batch {step_in_epoch + 1}: training stopped. "
+    where = f"after epoch {epoch + 1}" if step_in_epoch is None else f"at epoch {epoch + 1}, batch {step_in_epoch + 1}"
+    message = (f"[{stage.name}] {what} {where}: training stopped. "
                f"Last good checkpoint kept: {kept}. Lower the stage's lr or grad_clip, or check the data; "
                "rerunning resumes from that checkpoint.")
     run.append_metrics({"event": "error", "stage": stage.name, "epoch": epoch, "batch": step_in_epoch, "message": message})
@@ -463,18 +472,28 @@ def train(config: TrainConfig, run_dir, *, hooks: Mapping[str, Callable] | None 
     loss before the finiteness check; "epoch_end": f(stage, epoch), called after each epoch's
     checkpoint (raise in it to simulate an interruption).
     """
+    device = resolve_device(config.device)
+    index = ExampleIndex(config.data.build)  # refuses a missing/other-version manifest before touching run_dir
+    run_dir = Path(run_dir)
+    fresh = not run_dir.exists()
     threads = torch.get_num_threads()
     if config.threads > 0:
         torch.set_num_threads(config.threads)
+    lock = FolderLock(run_dir, "training train", announce=log or print)
+    lock.acquire()
+    finished = False
     try:
-        return _train(config, run_dir, dict(hooks or {}), log)
+        results = _train(config, run_dir, index, device, dict(hooks or {}), log)
+        finished = True
+        return results
     finally:
+        lock.release()
         torch.set_num_threads(threads)
+        if fresh and not finished and not any(path.exists() for path in checkpoint_paths(run_dir).values()):
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: the next run starts clean
 
 
-def _train(config: TrainConfig, run_dir, hooks: dict, log) -> dict:
-    device = resolve_device(config.device)
-    index = ExampleIndex(config.data.build)  # refuses a missing/other-version manifest before touching run_dir
+def _train(config: TrainConfig, run_dir: Path, index: ExampleIndex, device: torch.device, hooks: dict, log) -> dict:
     run = _Run(run_dir, config, device, log)
     wall = time.perf_counter()
     run.log(f"run {run.dir} ({'resumed' if run.resumed else 'new'}): data {config.data.build}, device {device}, "
