@@ -41,7 +41,7 @@ from manifests.io import open_example, read_manifest
 from training import dsp
 from training.config import load_config as load_train_config
 from training.config import with_overrides
-from training.denoise import measure_noise, with_controls
+from training.reducer import measure_noise, with_controls
 from training.evaluate import evaluate, find_checkpoint, load_model
 from training.metrics import si_sdr
 from training.train import train

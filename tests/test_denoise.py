@@ -12,7 +12,9 @@ from manifests.bands import erb_layout
 from training import dsp
 from training.checkpoint import build_model, load_checkpoint, save_checkpoint
 from training.controller import Controller
-from training.denoise import denoise_files, measure_noise, plan_jobs
+from training.cli import main
+from training.denoise import DenoiseSetupError, denoise_files, plan_jobs
+from training.reducer import measure_noise
 from training.masknet import MaskNet
 
 LAYOUT = erb_layout(48000)
@@ -148,17 +150,17 @@ def test_overrides_change_the_output(tmp_path, checkpoints, capsys):
     assert np.all(residual["clip"] < 0.5 * residual["clip_flat"])
     # invalid overrides: exit status 2, nothing written
     for bad in ({"knee_db": 0.0}, {"tonal_detail": -0.5}):
-        assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"],
-                             overrides=bad, progress=False) == 2
+        with pytest.raises(DenoiseSetupError, match="outside the trained range"):
+            denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"], overrides=bad, progress=False)
         assert not (tmp_path / "bad.wav").exists()
     # a noise clip too short to measure, or an empty one: exit status 2 naming the file and the minimum
     for seconds in (0.1, 0.0):
         short = tmp_path / f"short{seconds:g}.wav"
         sf.write(str(short), np.zeros((int(seconds * 48000), 1), np.float32), 48000)
-        assert denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"], noise_profile=str(short),
-                             progress=False) == 2
-        err = capsys.readouterr().err
-        assert str(short) in err and "too short" in err and "0.25 s" in err
+        with pytest.raises(DenoiseSetupError) as refused:
+            denoise_files([str(src)], str(tmp_path / "bad.wav"), checkpoints["controller"], noise_profile=str(short),
+                          progress=False)
+        assert str(short) in str(refused.value) and "too short" in str(refused.value) and "0.25 s" in str(refused.value)
         assert not (tmp_path / "bad.wav").exists()
 
 
@@ -199,9 +201,10 @@ def test_noise_region_is_measured_in_each_file(tmp_path, checkpoints, capsys):
     assert str(short) in err and "--noise-region 1:2" in err
     assert (tmp_path / "out2" / "long.wav").exists() and not (tmp_path / "out2" / "short.wav").exists()
     for bad, profile in (("1.5", None), ("2:1", None), ("a:b", None), ("0:1", str(clip))):
-        assert denoise_files([str(path)], str(tmp_path / "bad.wav"), checkpoints["controller"], noise_region=bad,
-                             noise_profile=profile, progress=False) == 2
-        assert "--noise-region" in capsys.readouterr().err and not (tmp_path / "bad.wav").exists()
+        with pytest.raises(DenoiseSetupError, match="--noise-region"):
+            denoise_files([str(path)], str(tmp_path / "bad.wav"), checkpoints["controller"], noise_region=bad,
+                          noise_profile=profile, progress=False)
+        assert not (tmp_path / "bad.wav").exists()
 
 
 def test_long_file_streams(tmp_path, checkpoints):
@@ -236,8 +239,6 @@ def test_folder_in_one_call_with_a_corrupt_file(tmp_path, checkpoints, capsys):
 
 
 def test_masknet_checkpoint_and_cli(tmp_path, checkpoints, capsys):
-    from training.cli import main
-
     src = tmp_path / "x.wav"
     sf.write(str(src), noisy_music(16000, 1.0, 2), 16000, subtype="PCM_16")
     out = tmp_path / "out"
@@ -305,3 +306,68 @@ def test_noise_measured_from_a_noise_clip_at_another_rate():
     covered = edges_hz[1:] < 20000.0
     np.testing.assert_allclose(profile[covered], 20 * np.log10(std) + 10 * np.log10(24000 / 22050), atol=0.5)
     assert np.all(profile[edges_hz[:-1] > 22500.0] < 20 * np.log10(std) - 40.0)
+
+
+# -- file handling: the output's extension decides the format ------------------------------------------
+
+
+def _write(path, rate=44100, seconds=1.0, channels=2, subtype="PCM_16"):
+    sf.write(str(path), noisy_music(rate, seconds, channels), rate, subtype=subtype)
+    return path
+
+
+@pytest.mark.parametrize("src_subtype,out_name,format_,subtype", [
+    ("PCM_16", "clean.flac", "FLAC", "PCM_16"),
+    ("FLOAT", "clean.flac", "FLAC", "PCM_24"),
+    ("PCM_24", "clean.ogg", "OGG", "VORBIS"),
+    ("PCM_16", "clean.aiff", "AIFF", "PCM_16"),
+])
+def test_the_output_extension_decides_the_format(tmp_path, checkpoints, capsys, src_subtype, out_name, format_, subtype):
+    src = _write(tmp_path / "noisy.wav", subtype=src_subtype)
+    out = tmp_path / out_name
+    assert denoise_files([str(src)], str(out), checkpoints["controller"], progress=False) == 0
+    info, given = sf.info(str(out)), sf.info(str(src))
+    assert (info.format, info.subtype) == (format_, subtype)
+    assert (info.samplerate, info.channels, info.frames) == (given.samplerate, given.channels, given.frames)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and f"-> {out} ({format_} {subtype}, 1.0 s, 2 ch, 44.1 kHz;" in lines[0]
+
+
+def test_format_for_a_folder_and_one_summary_line_per_file(tmp_path, checkpoints, capsys):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    _write(tmp_path / "in" / "a.wav")
+    _write(tmp_path / "in" / "sub" / "b.flac", subtype="PCM_24")
+    assert denoise_files([str(tmp_path / "in")], str(tmp_path / "out"), checkpoints["controller"], file_format="flac",
+                         progress=False) == 0
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
+                  if p.is_file()) == ["a.flac", "sub/b.flac"]
+    assert sf.info(str(tmp_path / "out" / "sub" / "b.flac")).subtype == "PCM_24"
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("x real time): reduction" in line for line in lines)
+
+
+@pytest.mark.parametrize("inputs,out,file_format,message", [
+    (["a.wav", "b.wav"], "clean.wav", None, "-o {out} names one audio file, but 2 inputs were given"),
+    (["in"], "clean.wav", None, "but the folder"),
+    (["a.wav"], "clean.flac", "wav", "disagree"),
+    (["a.wav"], "out", "mp4", "--format mp4: use one of"),
+])
+def test_output_mistakes_exit_2_and_write_nothing(tmp_path, checkpoints, capsys, inputs, out, file_format, message):
+    (tmp_path / "in").mkdir()
+    _write(tmp_path / "in" / "c.wav")
+    for name in ("a.wav", "b.wav"):
+        _write(tmp_path / name)
+    out_path = tmp_path / out
+    argv = ["denoise", *(str(tmp_path / name) for name in inputs), "-o", str(out_path), "--checkpoint",
+            checkpoints["controller"], *(["--format", file_format] if file_format else [])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("training: error: ") and message.format(out=out_path) in err and "Traceback" not in err
+    assert not out_path.exists()
+
+
+def test_unwritable_format_for_the_rate_is_reported_per_file(tmp_path, checkpoints, capsys):
+    src = _write(tmp_path / "noisy.wav", rate=44100)
+    assert denoise_files([str(src)], str(tmp_path / "clean.opus"), checkpoints["controller"], progress=False) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.opus")) and not list(tmp_path.glob(".*tmp*"))

@@ -2,23 +2,27 @@
 
     training train CONFIG --run RUN_DIR [--data BUILD_DIR]   train or resume a run (training/train.py)
     training reproduce RUN_DIR [--run NEW_DIR]                re-run from the saved config, compare results
+    training evaluate RUN_DIR [--split test]                  every method on a split (training/evaluate.py)
+    training denoise IN... -o OUT [--checkpoint CKPT]         denoise files (training/denoise.py)
 
-Other subcommands (`evaluate`, `denoise`) live in their own modules and are registered by
-`add_subcommands`: a module `training/<name>.py` that defines ``add_<name>_parser(subparsers)`` (or
-``add_subcommand``) adds its parser there and sets ``func`` (``parser.set_defaults(func=...)``,
-returning an exit code).
+Every handled error (a bad config, manifest, checkpoint, option or folder) ends in one line and exit 2
+(`manifests.cli_errors.run_command`).
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from manifests.cli_errors import run_command
 from manifests.io import ManifestError
 from manifests.lock import LockError
 
-EXTRA_SUBCOMMAND_MODULES = ("evaluate", "denoise")
+from .checkpoint import CheckpointError
+from .config import ConfigError
+from .denoise import DenoiseSetupError, add_denoise_parser
+from .device import DEVICE_NAMES, DeviceError
+from .evaluate import EvaluationError, add_evaluate_parser
+from .reducer import ReducerError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -60,24 +64,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 1
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    """>>> Place for the other developers' subcommands: training/evaluate.py, training/denoise.py. <<<
-
-    Each module defines ``add_<name>_parser(sub)`` (or ``add_subcommand(sub)``), which adds its parser
-    and sets ``func``; a module that does not exist yet is skipped.
-    """
-    for name in EXTRA_SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"training.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"training.{name}":
-                continue
-            raise
-        register = getattr(module, f"add_{name}_parser", None) or getattr(module, "add_subcommand", None)
-        if register is not None:
-            register(sub)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="training", description="Train and evaluate the neural-controlled spectral gate.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="training config (TOML), e.g. configs/train_demo.toml")
     p.add_argument("--run", required=True, help="run folder (created, or resumed if it holds a run of the same config)")
     p.add_argument("--data", default=None, help="build folder of `datagen build` (overrides data.build)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides the config's device")
+    p.add_argument("--device", choices=DEVICE_NAMES, default=None, help="overrides the config's device")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reproduce", help="re-run a run from its saved config and compare the results")
@@ -95,19 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=0.0, help="max absolute difference of a result (default 0: bit-identical)")
     p.set_defaults(func=cmd_reproduce)
 
-    add_subcommands(sub)
+    add_evaluate_parser(sub)
+    add_denoise_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .config import ConfigError
-    from .device import DeviceError
     from .train import TrainingError
 
     args = build_parser().parse_args(argv)
     return run_command("training", lambda: args.func(args),
-                       (ConfigError, ManifestError, TrainingError, CheckpointError, DeviceError, LockError),
+                       (ConfigError, ManifestError, TrainingError, CheckpointError, DeviceError, LockError, EvaluationError,
+                        DenoiseSetupError, ReducerError),
                        "checkpoints are written atomically, so the last complete one is kept and training resumes from it")
 
 

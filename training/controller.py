@@ -96,14 +96,22 @@ class _ResBlock(nn.Module):
         return x + self.conv(F.gelu(self.norm(x)))
 
 
-def analysis_excerpts(audio: Tensor, sample_rate: int, max_analysis_s: float | None, excerpt_s: float = 5.0) -> Tensor:
-    """Evenly spaced excerpts (concatenated) totalling about `max_analysis_s` if the audio is longer."""
-    samples = audio.shape[-1]
+def excerpt_starts(samples: int, sample_rate: int, max_analysis_s: float | None,
+                   excerpt_s: float = 5.0) -> tuple[list[int], int]:
+    """(start samples, length) of what the controller analyses of `samples` samples: all of it up to
+    `max_analysis_s`, else evenly spaced excerpts of `excerpt_s` totalling about `max_analysis_s`."""
     if max_analysis_s is None or samples <= max_analysis_s * sample_rate:
-        return audio
+        return [0], samples
     length = int(excerpt_s * sample_rate)
     count = max(1, int(max_analysis_s // excerpt_s))
-    starts = torch.linspace(0, samples - length, count).round().long().tolist()
+    return torch.linspace(0, samples - length, count, dtype=torch.float64).round().long().tolist(), length
+
+
+def analysis_excerpts(audio: Tensor, sample_rate: int, max_analysis_s: float | None, excerpt_s: float = 5.0) -> Tensor:
+    """Evenly spaced excerpts (concatenated) totalling about `max_analysis_s` if the audio is longer."""
+    starts, length = excerpt_starts(audio.shape[-1], sample_rate, max_analysis_s, excerpt_s)
+    if starts == [0] and length == audio.shape[-1]:
+        return audio
     return torch.cat([audio[..., s:s + length] for s in starts], dim=-1)
 
 

@@ -1,17 +1,20 @@
-"""`training denoise`: denoise audio files with a trained checkpoint, in one process.
+"""`training denoise`: denoise audio files with the shipped model or a trained checkpoint, in one process.
 
-    training denoise IN [IN ...] -o OUT --checkpoint CKPT [--reduction-db X] [--threshold-db X]
-                     [--knee-db X] [--attack-ms X] [--release-ms X] [--freq-smooth-hz X]
+    training denoise IN [IN ...] -o OUT [--checkpoint CKPT] [--format EXT] [--reduction-db X] [--threshold-db X]
+                     [--knee-db X] [--attack-ms X] [--release-ms X] [--freq-smooth-hz X] [--tonal-detail X]
                      [--noise-profile FILE | --noise-region START:END]
 
-IN: audio files and/or folders (searched recursively for audio extensions). OUT: a folder that
-mirrors the input names (a folder input's files keep their path relative to it), or, for a single
-input file, an output file name with an audio extension. The model is loaded once for all files.
+IN: audio files and/or folders (searched recursively for audio extensions). OUT: for one input file, an
+output file whose extension decides its format (`-o clean.flac` writes FLAC whatever the input); otherwise
+a folder that mirrors the input names (a folder input's files keep their path relative to it), each file
+in its own format unless `--format` names one. Without `--checkpoint` the model that ships with the
+package is used; it is loaded once for all files.
 
-Every file is written at its own sample rate, channel count, length, container format and subtype
-(`soundfile.info`). The model runs at its layout's rate (48 kHz): other rates are resampled with
-soxr on the way in and back on the way out. Any channel count works: the gate is stereo-linked (one
-gain for all channels).
+Every file is written at its own sample rate, channel count and length; in its own format the subtype
+is kept, in another the input's subtype where that format has it (else 24-bit PCM for float input, else
+the format's default). The model runs at its layout's rate (48 kHz): other rates are resampled with soxr
+on the way in and back on the way out. Any channel count works: the gate is stereo-linked (one gain for
+all channels).
 
 Controller checkpoints: the controller predicts the gate's controls from the file (the whole file up
 to `max_analysis_s`, else evenly spaced excerpts read by seeking), they are printed in their units,
@@ -19,12 +22,13 @@ and any control given on the command line replaces the prediction (as an enginee
 `--noise-profile` takes a noise-only recording, whose band profile and per-bin shape inside bands the
 gate then follows with tonal detail 1, or a JSON / .npy / text file of per-band dB values;
 `--noise-region START:END` measures the same from a noise-only stretch of each input file itself).
-The gate then streams through the file in blocks (`dsp.StreamingGate`, soxr streams, soundfile
-block reads and writes): memory is bounded whatever the length, and the result equals the one-shot
-gate. Mask-network checkpoints have no controls; each file is processed whole (`MaskNet.denoise`).
+The gate then streams through the file in blocks (`training.reducer.ReducerStream`, soundfile block
+reads and writes): memory is bounded whatever the length, and the result equals the one-shot gate.
+Mask-network checkpoints have no controls; each file is processed whole (`MaskNet.denoise`).
 
-A file that cannot be read or written is reported with its name and skipped; the exit status is
-then 1 (2 for a bad command line or checkpoint).
+Each file ends with one line: input -> output, format, duration, time taken and the controls used. A
+file that cannot be read or written is reported with its name and skipped; the exit status is then 1.
+A bad option, output or checkpoint ends the command before any file is touched (exit 2).
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ import json
 import math
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,17 +47,24 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from manifests.bands import POWER_FLOOR_DB, BandLayout
+from manifests.bands import BandLayout
 from manifests.cli_errors import int_at_least
 
 from . import dsp
-from .data import noise_power_bins
-from .device import DEVICE_NAMES, resolve_device
+from .device import DEVICE_NAMES
+from .reducer import (NoiseReducer, check_noise_profile, check_overrides, measure_noise, resample,
+                      with_controls)
 
 Tensor = torch.Tensor
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".rf64",
-                    ".caf", ".au", ".snd")
+# extension -> (soundfile format, subtype when the format has no use for the input's; None = the format's default)
+FORMATS = {
+    ".wav": ("WAV", None), ".flac": ("FLAC", None), ".ogg": ("OGG", "VORBIS"), ".oga": ("OGG", "VORBIS"),
+    ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", None), ".aif": ("AIFF", None), ".aiff": ("AIFF", None),
+    ".aifc": ("AIFF", None), ".w64": ("W64", None), ".rf64": ("RF64", None), ".caf": ("CAF", None),
+    ".au": ("AU", None), ".snd": ("AU", None),
+}
+AUDIO_EXTENSIONS = tuple(FORMATS)
 # command-line flag -> control name; units come from dsp.CONTROL_SPECS
 OVERRIDE_FLAGS = {
     "reduction_db": "--reduction-db",
@@ -78,6 +90,10 @@ class DenoiseError(Exception):
     """A problem with one file; the message names it."""
 
 
+class DenoiseSetupError(ValueError):
+    """A checkpoint, option or output that no file can be denoised with; the message says how to fix it."""
+
+
 # --------------------------------------------------------------------------------------------------
 # inputs and outputs
 # --------------------------------------------------------------------------------------------------
@@ -87,6 +103,14 @@ def is_audio(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS
 
 
+def format_extension(text: str) -> str:
+    """`--format` value ("flac", ".FLAC") -> ".flac"; ValueError naming the accepted ones."""
+    ext = "." + text.lower().lstrip(".")
+    if ext not in FORMATS:
+        raise ValueError(f"--format {text}: use one of {', '.join(e[1:] for e in AUDIO_EXTENSIONS)}")
+    return ext
+
+
 @dataclass
 class Job:
     src: Path
@@ -94,25 +118,42 @@ class Job:
     error: str | None = None
 
 
-def plan_jobs(inputs: list[str], out: str) -> list[Job]:
-    """Source -> destination for every input file (errors for missing inputs, name clashes and outputs that
-    would replace an input: there is no in-place mode)."""
+def plan_jobs(inputs: list[str], out: str, extension: str | None = None) -> list[Job]:
+    """Source -> destination for every input file: one input file and an audio-named `out` is a file output
+    (its extension is the format); anything else goes into the folder `out`, named as the inputs, with the
+    suffix `extension` when given. ValueError for an audio-named `out` with several inputs or a folder input;
+    per-job errors for missing inputs, name clashes and outputs that would replace an input."""
     out_path = Path(out)
     singles = [Path(p) for p in inputs]
+    if is_audio(out_path) and not out_path.is_dir():
+        if len(singles) != 1 or not singles[0].is_file():
+            what = f"{len(singles)} inputs" if len(singles) != 1 else f"the folder {singles[0]}"
+            raise ValueError(f"-o {out} names one audio file, but {what} were given; give an output folder "
+                             "(with --format to choose the files' format)")
+        if extension is not None and out_path.suffix.lower() != extension:
+            raise ValueError(f"-o {out} and --format {extension[1:]} disagree; the output's extension decides "
+                             "the format of a single file")
+        return _check_jobs([Job(singles[0], out_path)])
+
+    def target(path: Path) -> Path:
+        return path.with_suffix(extension) if extension else path
+
     jobs: list[Job] = []
-    if len(singles) == 1 and singles[0].is_file() and is_audio(out_path) and not out_path.is_dir():
-        jobs.append(Job(singles[0], out_path))
-    else:
-        for given in singles:
-            if given.is_dir():
-                files = sorted(p for p in given.rglob("*") if p.is_file() and is_audio(p) and not p.name.startswith("."))
-                if not files:
-                    jobs.append(Job(given, None, f"{given}: no audio files found (extensions {' '.join(AUDIO_EXTENSIONS)})"))
-                jobs += [Job(p, out_path / p.relative_to(given)) for p in files]
-            elif given.is_file():
-                jobs.append(Job(given, out_path / given.name))
-            else:
-                jobs.append(Job(given, None, f"{given}: no such file or folder"))
+    for given in singles:
+        if given.is_dir():
+            files = sorted(p for p in given.rglob("*") if p.is_file() and is_audio(p) and not p.name.startswith("."))
+            if not files:
+                jobs.append(Job(given, None, f"{given}: no audio files found (extensions {' '.join(AUDIO_EXTENSIONS)})"))
+            jobs += [Job(p, out_path / target(p.relative_to(given))) for p in files]
+        elif given.is_file():
+            jobs.append(Job(given, out_path / target(Path(given.name))))
+        else:
+            jobs.append(Job(given, None, f"{given}: no such file or folder"))
+    return _check_jobs(jobs)
+
+
+def _check_jobs(jobs: list[Job]) -> list[Job]:
+    """Mark jobs whose output is an input file (there is no in-place mode) or another job's output."""
     sources = {job.src.resolve(): job.src for job in jobs if job.dst is not None}
     seen: dict[Path, Path] = {}
     for job in jobs:
@@ -129,61 +170,25 @@ def plan_jobs(inputs: list[str], out: str) -> list[Job]:
     return jobs
 
 
+def output_format(dst: Path, info) -> tuple[str, str]:
+    """(format, subtype) for writing `dst` from an input described by `soundfile.info`: the input's own when the
+    extension names its format, else the input's subtype where the new format has it, else 24-bit PCM for a
+    float input where it can, else the format's default."""
+    fmt, fixed_subtype = FORMATS[dst.suffix.lower()]
+    if fmt == info.format and (fixed_subtype is None or fixed_subtype == info.subtype):
+        return fmt, info.subtype
+    if fixed_subtype is not None:
+        return fmt, fixed_subtype
+    if sf.check_format(fmt, info.subtype):
+        return fmt, info.subtype
+    if info.subtype in ("FLOAT", "DOUBLE") and sf.check_format(fmt, "PCM_24"):
+        return fmt, "PCM_24"
+    return fmt, sf.default_subtype(fmt)
+
+
 # --------------------------------------------------------------------------------------------------
 # controls
 # --------------------------------------------------------------------------------------------------
-
-
-def check_overrides(overrides: Mapping[str, float]) -> None:
-    """Refuse a control value outside the range the controller was trained to predict (`dsp.CONTROL_SPECS`)."""
-    for name, value in overrides.items():
-        spec = dsp.SPECS[name]
-        if not math.isfinite(value) or not spec.min <= value <= spec.max:
-            raise ValueError(f"{OVERRIDE_FLAGS[name]} {value:g}: outside the trained range {spec.min:g}..{spec.max:g} "
-                             f"{spec.unit}; give a value in it")
-
-
-def check_noise_profile(profile_db: np.ndarray, what: str) -> None:
-    """Refuse a per-band noise profile (dB) that is not finite, is silent, or leaves the control's range."""
-    spec = dsp.SPECS["noise_profile_db"]
-    if not np.isfinite(profile_db).all():
-        raise ValueError(f"{what}: the noise profile holds non-finite values; give a noise recording or finite dB values")
-    if float(np.max(profile_db)) <= POWER_FLOOR_DB + 1e-3:
-        raise ValueError(f"{what}: the noise is digital silence (every band at the {POWER_FLOOR_DB:g} dB floor); "
-                         "give a recording of the noise itself")
-    if not (spec.min <= float(np.min(profile_db)) and float(np.max(profile_db)) <= spec.max):
-        raise ValueError(f"{what}: band levels {float(np.min(profile_db)):.1f}..{float(np.max(profile_db)):.1f} dB leave "
-                         f"the range of the noise profile control, {spec.min:g}..{spec.max:g} dB")
-
-
-def measure_noise(noise: np.ndarray, rate: int, layout: BandLayout) -> dict[str, np.ndarray]:
-    """Gate controls measured from noise-only audio, (frames, channels) at `rate`, resampled to the model's rate:
-
-    - ``noise_profile_db`` (n_bands,) dB, as the training targets are measured (`data.profile_target_db`);
-    - its in-band shape (`dsp.NOISE_SHAPE_KEY`, (n_bins,) dB): the per-bin mean power relative to the band
-      levels, with the deadband of `dsp.mean_shape_db`;
-    - ``tonal_detail`` 1 in every band: a measured shape is not a blind guess, so the gate follows it fully.
-    """
-    noise = np.asarray(noise, dtype=np.float32)
-    if not np.isfinite(noise).any():
-        raise ValueError("the noise holds no finite sample")
-    data = _resample(np.nan_to_num(noise, nan=0.0, posinf=0.0, neginf=0.0), rate, layout.sample_rate)
-    mean, frames = noise_power_bins(torch.from_numpy(np.ascontiguousarray(data.T))[None], layout)
-    profile = dsp.power_to_db(dsp.bins_to_bands_power(mean, layout)).to(torch.float32)
-    shape = dsp.mean_shape_db(dsp.power_to_db(mean), layout, frames).to(torch.float32)
-    return {"noise_profile_db": profile[0].numpy(), dsp.NOISE_SHAPE_KEY: shape[0].numpy(),
-            "tonal_detail": np.ones(layout.n_bands, dtype=np.float32)}
-
-
-def with_controls(controls: Mapping[str, Tensor], values: Mapping[str, float | np.ndarray]) -> dict[str, Tensor]:
-    """`controls` (units, batch 1) with entries replaced: a number fills every band, an array gives each
-    band (or bin) its value."""
-    out = dict(controls)
-    for name, value in values.items():
-        ref = controls[name]
-        new = torch.as_tensor(np.asarray(value, dtype=np.float32), dtype=ref.dtype, device=ref.device)
-        out[name] = new.expand_as(ref).clone() if new.ndim == 0 else new.reshape(1, -1)
-    return out
 
 
 def parse_region(text: str) -> tuple[float, float]:
@@ -278,50 +283,25 @@ def _hz(value: float) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _resample(data: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """(frames, channels) float32 at `rate` -> at `target` (soxr HQ)."""
-    if rate == target or data.shape[0] == 0:
-        return data
-    import soxr
-
-    return np.asarray(soxr.resample(data, rate, target), dtype=np.float32).reshape(-1, data.shape[1])
-
-
-class _Resampler:
-    """soxr stream (frames, channels) float32, or a pass-through at equal rates."""
-
-    def __init__(self, rate: int, target: int, channels: int):
-        self.channels = channels
-        self.stream = None
-        if rate != target:
-            import soxr
-
-            self.stream = soxr.ResampleStream(rate, target, channels, dtype="float32", quality="HQ")
-
-    def __call__(self, data: np.ndarray, last: bool = False) -> np.ndarray:
-        if self.stream is None:
-            return data
-        out = self.stream.resample_chunk(np.ascontiguousarray(data, dtype=np.float32), last=last)
-        return out.reshape(-1, self.channels)
-
-
-def _is_float_subtype(subtype: str) -> bool:
-    return subtype in ("FLOAT", "DOUBLE")
-
-
 class _Writer:
     """Writes exactly `frames` frames (trims the excess, pads the shortfall with zeros) to a temporary
     sibling of `dst`, renamed into place by `commit`."""
 
     def __init__(self, dst: Path, info, frames: int):
+        self.format, self.subtype = output_format(dst, info)
         dst.parent.mkdir(parents=True, exist_ok=True)
         self.dst = dst
         self.tmp = dst.with_name(f".{dst.stem}.tmp-{uuid.uuid4().hex[:8]}{dst.suffix}")
         self.remaining = frames
-        self.clip = not _is_float_subtype(info.subtype)
+        self.clip = self.subtype not in ("FLOAT", "DOUBLE")
         self.channels = info.channels
-        self.handle = sf.SoundFile(str(self.tmp), "w", samplerate=info.samplerate, channels=info.channels,
-                                   subtype=info.subtype, format=info.format, endian=info.endian)
+        endian = info.endian if self.format == info.format else "FILE"
+        try:
+            self.handle = sf.SoundFile(str(self.tmp), "w", samplerate=info.samplerate, channels=info.channels,
+                                       subtype=self.subtype, format=self.format, endian=endian)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)  # libsndfile may have created it before refusing the parameters
+            raise
 
     def write(self, data: np.ndarray) -> None:
         data = data[:self.remaining]
@@ -347,50 +327,42 @@ class _Writer:
 
 
 class FileDenoiser:
-    """A loaded model applied to files: `run(src, dst) -> description of the controls used`."""
+    """A `NoiseReducer` applied to files: `run(src, dst) -> the file's summary line`."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, overrides: Mapping[str, float] | None = None,
-                 noise_controls: Mapping[str, np.ndarray] | None = None, block_s: float = 10.0,
+    def __init__(self, reducer: NoiseReducer, overrides: Mapping[str, float] | None = None,
+                 noise_controls: Mapping[str, np.ndarray] | None = None,
                  noise_region_s: tuple[float, float] | None = None):
-        from .controller import Denoiser
-
-        self.model = model.to(device).eval()
-        self.device = device
-        self.layout: BandLayout = model.layout
-        self.is_controller = isinstance(model, Denoiser)
+        self.reducer = reducer
+        self.layout: BandLayout = reducer.layout
         self.overrides = dict(overrides or {})
         self.noise_controls = dict(noise_controls or {})  # from --noise-profile (`load_noise_profile`)
         self.noise_region_s = noise_region_s  # from --noise-region: measured in each file
-        self.block_s = float(block_s)
         shortest_s = self.layout.n_fft / self.layout.sample_rate
-        if not shortest_s <= self.block_s <= MAX_BLOCK_S:
-            raise ValueError(f"--block-s {block_s:g}: give {shortest_s:.3f}..{MAX_BLOCK_S:g} s (at least one STFT "
-                             f"frame of {self.layout.n_fft} samples; memory grows with the block)")
+        if not shortest_s <= reducer.block_s <= MAX_BLOCK_S:
+            raise ValueError(f"--block-s {reducer.block_s:g}: give {shortest_s:.3f}..{MAX_BLOCK_S:g} s (at least one "
+                             f"STFT frame of {self.layout.n_fft} samples; memory grows with the block)")
         if self.noise_controls and noise_region_s is not None:
             raise ValueError("give --noise-profile or --noise-region, not both")
-        if not self.is_controller and (self.overrides or self.noise_controls or noise_region_s is not None):
+        if not reducer.is_controller and (self.overrides or self.noise_controls or noise_region_s is not None):
             raise ValueError("control overrides need a controller checkpoint (a mask network has no controls)")
-        check_overrides(self.overrides)
+        check_overrides(self.overrides, OVERRIDE_FLAGS)
 
     # -- controller ---------------------------------------------------------------------------------
 
-    def _analysis_audio(self, handle: sf.SoundFile) -> np.ndarray:
-        """What the controller analyses, at the model's rate: the whole file up to max_analysis_s, else
-        evenly spaced excerpts (as `controller.analysis_excerpts`), read by seeking."""
-        controller = self.model.controller
-        rate, frames = handle.samplerate, handle.frames
-        limit = controller.max_analysis_s
-        if limit is None or frames <= limit * rate:
-            handle.seek(0)
-            data = handle.read(dtype="float32", always_2d=True)
-            return _resample(data, rate, self.layout.sample_rate)
-        length = int(controller.excerpt_s * rate)
-        count = max(1, int(limit // controller.excerpt_s))
+    def _analysis_audio(self, handle: sf.SoundFile) -> Tensor:
+        """What the controller analyses, (1, channels, n) at the model's rate: the whole file up to
+        max_analysis_s, else evenly spaced excerpts (as `controller.analysis_excerpts`), read by seeking."""
+        from .controller import excerpt_starts
+
+        controller = self.reducer.model.controller
+        rate = handle.samplerate
+        starts, length = excerpt_starts(handle.frames, rate, controller.max_analysis_s, controller.excerpt_s)
         pieces = []
-        for start in np.linspace(0, frames - length, count).round().astype(int):
-            handle.seek(int(start))
-            pieces.append(_resample(handle.read(length, dtype="float32", always_2d=True), rate, self.layout.sample_rate))
-        return np.concatenate(pieces)
+        for start in starts:
+            handle.seek(start)
+            pieces.append(resample(handle.read(length, dtype="float32", always_2d=True), rate, self.layout.sample_rate))
+        analysis = np.nan_to_num(np.concatenate(pieces))
+        return torch.from_numpy(np.ascontiguousarray(analysis.T))[None].to(self.reducer.device)
 
     def _region_noise(self, handle: sf.SoundFile, src: Path) -> dict[str, np.ndarray]:
         """`measure_noise` of the file's own noise-only region (`noise_region_s`, clipped to the file and to
@@ -412,51 +384,37 @@ class FileDenoiser:
             raise DenoiseError(str(exc) if str(exc).startswith(what) else f"{what}: {exc}") from None
         return measured
 
-    def predict_controls(self, handle: sf.SoundFile, measured: Mapping[str, np.ndarray]) -> dict[str, Tensor]:
-        """Controller prediction for the open file, with the `measured` noise controls and then the overrides
-        applied (units, (1, ...))."""
-        analysis = np.nan_to_num(self._analysis_audio(handle))
-        audio = torch.from_numpy(np.ascontiguousarray(analysis.T))[None].to(self.device)
-        with torch.no_grad():
-            controls = {k: v.detach() for k, v in self.model.controller(audio).items()}
-        return with_controls(with_controls(controls, measured), self.overrides)
-
     def _stream(self, handle: sf.SoundFile, writer: _Writer, controls: Mapping[str, Tensor]) -> int:
         """Gate the whole file in blocks; returns the number of non-finite input samples replaced by 0."""
-        rate, channels = handle.samplerate, handle.channels
-        model_rate = self.layout.sample_rate
-        gate = dsp.StreamingGate(controls, self.layout, 1, channels, block_s=self.block_s,
-                                 link_channels=self.model.link_channels, device=self.device, dtype=torch.float32)
-        to_model, from_model = _Resampler(rate, model_rate, channels), _Resampler(model_rate, rate, channels)
-        block = max(1, int(self.block_s * rate))
-        bad = 0
-
-        def push(data: np.ndarray, last: bool) -> None:
-            x = to_model(data, last=last)
-            y = gate.process(torch.from_numpy(np.ascontiguousarray(x.T))[None].to(self.device)) if x.shape[0] else None
-            if last:
-                tail = gate.flush()
-                y = tail if y is None else torch.cat([y, tail], dim=-1)
-            out = (np.zeros((0, channels), np.float32) if y is None
-                   else np.ascontiguousarray(y[0].T.cpu().numpy(), dtype=np.float32))
-            writer.write(from_model(out, last=last))
-
+        stream = self.reducer.stream(handle.samplerate, handle.channels, controls)
+        block = max(1, int(self.reducer.block_s * handle.samplerate))
         handle.seek(0)
         while True:
             data = handle.read(block, dtype="float32", always_2d=True)
             if data.shape[0] == 0:
                 break
-            if not np.isfinite(data).all():
-                bad += int((~np.isfinite(data)).sum())
-                data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-            push(data, last=False)
-        push(np.zeros((0, channels), np.float32), last=True)
-        return bad
+            writer.write(stream.process_frames(data))
+        writer.write(stream.flush_frames())
+        return stream.non_finite
+
+    def _controlled(self, handle: sf.SoundFile, writer: _Writer, src: Path) -> str:
+        measured = self._region_noise(handle, src) if self.noise_region_s is not None else self.noise_controls
+        controls = self.reducer.controls_for(self._analysis_audio(handle), measured, self.overrides)
+        text = describe_controls(controls, self.layout, set(self.overrides) | set(measured))
+        bad = self._stream(handle, writer, controls)
+        return text + (f" [warning: {bad} non-finite input samples replaced by 0]" if bad else "")
+
+    def _whole(self, handle: sf.SoundFile, writer: _Writer) -> str:
+        data = handle.read(dtype="float32", always_2d=True)
+        bad = int((~np.isfinite(data)).sum())
+        writer.write(self.reducer.reduce(np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0).T, handle.samplerate).T)
+        return "mask network (no controls)" + (f" [warning: {bad} non-finite input samples replaced by 0]" if bad else "")
 
     # -- any model ----------------------------------------------------------------------------------
 
     def run(self, src: Path, dst: Path) -> str:
-        """Denoise `src` into `dst` (same rate, channels, length, format, subtype)."""
+        """Denoise `src` into `dst` (same rate, channels and length; format from `dst`'s extension)."""
+        started = time.perf_counter()
         try:
             info = sf.info(str(src))
             handle = sf.SoundFile(str(src))
@@ -468,19 +426,13 @@ class FileDenoiser:
                 raise DenoiseError(f"{src}: no channels")
             try:
                 writer = _Writer(dst, info, frames)
-            except (OSError, sf.LibsndfileError) as exc:
+            except (OSError, sf.LibsndfileError, TypeError, ValueError) as exc:
                 raise DenoiseError(f"{src}: cannot write {dst} ({_first_line(exc)}); nothing written") from None
             try:
                 if frames == 0:
                     text = "empty file (written unchanged)"
-                elif self.is_controller:
-                    measured = self._region_noise(handle, src) if self.noise_region_s is not None else self.noise_controls
-                    controls = self.predict_controls(handle, measured)
-                    set_names = set(self.overrides) | set(measured)
-                    text = describe_controls(controls, self.layout, set_names)
-                    bad = self._stream(handle, writer, controls)
-                    if bad:
-                        text += f" [warning: {bad} non-finite input samples replaced by 0]"
+                elif self.reducer.is_controller:
+                    text = self._controlled(handle, writer, src)
                 else:
                     text = self._whole(handle, writer)
                 writer.commit()
@@ -490,21 +442,11 @@ class FileDenoiser:
             except Exception as exc:
                 writer.abort()
                 raise DenoiseError(f"{src}: {type(exc).__name__}: {_first_line(exc)}") from None
-        return text
-
-    def _whole(self, handle: sf.SoundFile, writer: _Writer) -> str:
-        rate = handle.samplerate
-        data = handle.read(dtype="float32", always_2d=True)
-        bad = int((~np.isfinite(data)).sum())
-        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-        x = _resample(data, rate, self.layout.sample_rate)
-        audio = torch.from_numpy(np.ascontiguousarray(x.T))[None].to(self.device)
-        with torch.no_grad():
-            out = self.model.denoise(audio)
-        out = out[0] if isinstance(out, tuple) else out
-        y = np.ascontiguousarray(out[0].T.cpu().numpy(), dtype=np.float32)
-        writer.write(_resample(y, self.layout.sample_rate, rate))
-        return "mask network (no controls)" + (f" [warning: {bad} non-finite input samples replaced by 0]" if bad else "")
+        took_s = time.perf_counter() - started
+        duration_s = frames / info.samplerate
+        speed = f", {duration_s / took_s:.0f}x real time" if took_s > 0 and duration_s > 0 else ""
+        return (f"{src} -> {dst} ({writer.format} {writer.subtype}, {duration_s:.1f} s, {info.channels} ch, "
+                f"{info.samplerate / 1000:g} kHz; {took_s:.1f} s{speed}): {text}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -517,34 +459,31 @@ def _first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def denoise_files(inputs: list[str], out: str, checkpoint: str, *, overrides: Mapping[str, float] | None = None,
-                  noise_profile: str | None = None, noise_region: str | None = None, device: str = "auto",
-                  block_s: float = 10.0, progress: bool = True, quiet: bool = False, stdout=None, stderr=None) -> int:
-    """Denoise every input into `out` with the checkpoint; returns the exit status (0 all written,
-    1 some files failed, 2 unusable checkpoint or arguments)."""
-    from .checkpoint import build_model, load_checkpoint
-
+def denoise_files(inputs: list[str], out: str, checkpoint: str | None = None, *,
+                  overrides: Mapping[str, float] | None = None, noise_profile: str | None = None,
+                  noise_region: str | None = None, device: str = "auto", block_s: float = 10.0,
+                  file_format: str | None = None, progress: bool = True, quiet: bool = False,
+                  stdout=None, stderr=None) -> int:
+    """Denoise every input into `out` with the checkpoint (None: the shipped model); returns the exit status,
+    0 when every file was written, 1 when some failed (each reported on `stderr`). An unusable checkpoint,
+    option or output raises `DenoiseSetupError` (or `CheckpointError`) before any file is touched."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     try:
-        dev = resolve_device(device)
-        model = build_model(load_checkpoint(checkpoint, map_location="cpu"))
-        measured = load_noise_profile(noise_profile, model.layout) if noise_profile else None
+        extension = format_extension(file_format) if file_format else None
+        jobs = plan_jobs(inputs, out, extension)
+        reducer = NoiseReducer(checkpoint, device=device, block_s=block_s)
+        measured = load_noise_profile(noise_profile, reducer.layout) if noise_profile else None
         region = parse_region(noise_region) if noise_region else None
-        runner = FileDenoiser(model, dev, overrides, measured, block_s, region)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=stderr)
-        return 2
-    jobs = plan_jobs(inputs, out)
+        runner = FileDenoiser(reducer, overrides, measured, region)
+    except ValueError as exc:
+        raise DenoiseSetupError(str(exc)) from None
     failures = 0
     bar = None
     if progress:
-        try:
-            from tqdm import tqdm
+        from tqdm import tqdm
 
-            bar = tqdm(total=len(jobs), unit="file", desc="denoise", file=stderr, disable=None)
-        except ImportError:
-            bar = None
+        bar = tqdm(total=len(jobs), unit="file", desc="denoise", file=stderr, disable=None)
 
     def say(text: str, stream) -> None:
         if bar is not None:
@@ -558,7 +497,7 @@ def denoise_files(inputs: list[str], out: str, checkpoint: str, *, overrides: Ma
                 raise DenoiseError(job.error)
             text = runner.run(job.src, job.dst)
             if not quiet:
-                say(f"{job.src} -> {job.dst}: {text}", stdout)
+                say(text, stdout)
         except DenoiseError as exc:
             failures += 1
             say(f"error: {exc}", stderr)
@@ -573,12 +512,17 @@ def denoise_files(inputs: list[str], out: str, checkpoint: str, *, overrides: Ma
 
 def add_denoise_parser(sub) -> argparse.ArgumentParser:
     """Register `training denoise` on an argparse subparsers object."""
-    parser = sub.add_parser("denoise", help="denoise audio files or folders with a checkpoint",
+    parser = sub.add_parser("denoise", help="denoise audio files or folders (the shipped model, or a checkpoint)",
                             description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursive)")
     parser.add_argument("-o", "--out", required=True, metavar="OUT",
-                        help="output folder (mirrors input names), or an audio file name for a single input file")
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="best.pt (controller) or masknet.pt")
+                        help="an audio file name for a single input file (its extension decides the format), "
+                             "else an output folder (mirrors input names)")
+    parser.add_argument("--checkpoint", default=None, metavar="CKPT",
+                        help="best.pt (controller) or masknet.pt of `training train` (default: the shipped model)")
+    parser.add_argument("--format", default=None, dest="file_format", metavar="EXT",
+                        help="format of the files written into an output folder, by extension: "
+                             f"{', '.join(e[1:] for e in AUDIO_EXTENSIONS)} (default: each input's own)")
     for name, flag in OVERRIDE_FLAGS.items():
         spec = dsp.SPECS[name]
         parser.add_argument(flag, type=float, default=None, dest=name, metavar=spec.unit.upper(),
@@ -600,25 +544,10 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
     return parser
 
 
-add_subcommand = add_denoise_parser  # the hook `training.cli.add_subcommands` looks for
-
-
 def _run_denoise(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {name: getattr(args, name) for name in OVERRIDE_FLAGS if getattr(args, name) is not None}
     return denoise_files(args.inputs, args.out, args.checkpoint, overrides=overrides, noise_profile=args.noise_profile,
                          noise_region=args.noise_region, device=args.device, block_s=args.block_s,
-                         progress=not args.quiet, quiet=args.quiet)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="training-denoise")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_denoise_parser(sub)
-    args = parser.parse_args(["denoise", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+                         file_format=args.file_format, progress=not args.quiet, quiet=args.quiet)

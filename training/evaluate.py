@@ -61,6 +61,10 @@ MANIFEST_COLUMNS = ["example_id", "split", "index", "shard", "noisy_offset", "no
                     "snr_target_db", "snr_measured_db", "sample_rate", "channels", "duration_s", "noise_profile_db"]
 
 
+class EvaluationError(ValueError):
+    """A run, build or split that cannot be evaluated; the message names it and the fix."""
+
+
 def snr_bucket(snr_db: float) -> str:
     """Bucket label of a target SNR: <0, 0-5, 5-10, 10-15, 15-20, >=20 dB."""
     return SNR_BUCKETS[int(np.searchsorted(SNR_EDGES, snr_db, side="right"))]
@@ -84,17 +88,17 @@ def resolve_build(run_dir: Path, build: str | None = None) -> str:
     if build is None:
         config_path = run_dir / "config.json"
         if not config_path.exists():
-            raise FileNotFoundError(f"{config_path}: no config.json in the run folder; pass --build BUILD_DIR")
+            raise EvaluationError(f"{config_path}: no config.json in the run folder; pass --build BUILD_DIR")
         config = json.loads(config_path.read_text())
         build = (config.get("data") or {}).get("build")
         if not build:
-            raise ValueError(f"{config_path}: no data.build; pass --build BUILD_DIR")
+            raise EvaluationError(f"{config_path}: no data.build; pass --build BUILD_DIR")
     if "://" in str(build):
         return str(build)
     for candidate in (Path(build), run_dir / build):
         if (candidate / "examples.parquet").exists():
             return str(candidate)
-    raise FileNotFoundError(f"build folder {build!r} (from the run's config) has no examples.parquet, "
+    raise EvaluationError(f"build folder {build!r} (from the run's config) has no examples.parquet, "
                             f"neither as given nor relative to {run_dir}; pass --build BUILD_DIR")
 
 
@@ -205,7 +209,7 @@ def evaluate_examples(rows: list[dict], root: str, layout: BandLayout, models: d
             noise = torch.from_numpy(np.stack([a.noise for a in audio])).to(device)
             rate = int(batch[0]["sample_rate"])
             if rate != layout.sample_rate:
-                raise ValueError(f"{batch[0]['example_id']}: {rate} Hz, but the models run at {layout.sample_rate} Hz")
+                raise EvaluationError(f"{batch[0]['example_id']}: {rate} Hz, but the models run at {layout.sample_rate} Hz")
             sdr_in = metrics.si_sdr(noisy, clean).cpu()
             ref_mags = metrics.reference_magnitudes(clean)
             mr_in = metrics.mr_stft_distance(noisy, ref_mags=ref_mags).cpu()
@@ -677,7 +681,7 @@ def _evaluate(run_dir, split, out_dir, max_examples, build, device, batch_size, 
     rows = [r for r in table.to_pylist() if r["split"] == split]
     if not rows:
         splits = sorted(set(table.column("split").to_pylist()))
-        raise ValueError(f"{manifest}: no examples in split {split!r} (splits: {splits})")
+        raise EvaluationError(f"{manifest}: no examples in split {split!r} (splits: {splits})")
     rows.sort(key=lambda r: r["index"])
     if max_examples is not None:
         rows = rows[:max_examples]
@@ -689,7 +693,7 @@ def _evaluate(run_dir, split, out_dir, max_examples, build, device, batch_size, 
             model, _ = load_model(path, dev)
             model_layout = getattr(model, "layout", layout)
             if model_layout != layout:
-                raise ValueError(f"{path}: model layout ({model_layout.sample_rate} Hz, {model_layout.n_bands} bands) "
+                raise EvaluationError(f"{path}: model layout ({model_layout.sample_rate} Hz, {model_layout.n_bands} bands) "
                                  f"differs from the build's band layout ({manifest})")
             models[name] = model
         elif progress:
@@ -733,9 +737,6 @@ def add_evaluate_parser(sub) -> argparse.ArgumentParser:
     return parser
 
 
-add_subcommand = add_evaluate_parser  # the hook `training.cli.add_subcommands` looks for
-
-
 def _run_evaluate(args) -> int:
     paths = evaluate(args.run_dir, args.split, args.out, args.max_examples, build=args.build, device=args.device,
                      batch_size=args.batch_size, timing=not args.no_timing, threads=args.threads or None,
@@ -744,14 +745,3 @@ def _run_evaluate(args) -> int:
     print(f"results: {paths['results']}  summary: {paths['summary']}")
     return 0
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="training-evaluate")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_evaluate_parser(sub)
-    args = parser.parse_args(["evaluate", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
