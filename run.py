@@ -4,8 +4,11 @@
     python3 run.py demo  [--out DIR]     build the embedded demo corpus, train, evaluate, audit (default DIR: runs/demo)
     python3 run.py test  [PYTEST ARGS]   run the test suite
     python3 run.py setup                 only create / update the virtualenv
+    python3 run.py lock                  rewrite constraints.txt from what the virtualenv holds now (on purpose only)
 
-Needs nothing but Python >= 3.11. The virtualenv is rebuilt when pyproject.toml changes.
+Needs nothing but Python >= 3.11. Every package is installed at the version `constraints.txt` pins, so a
+fresh machine gets what the figures were measured with; the virtualenv is refreshed when pyproject.toml or
+constraints.txt changes.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".installed"
+CONSTRAINTS = ROOT / "constraints.txt"
 # The CPU build of torch: an unpinned `torch` would pull a multi-GB CUDA build.
 TORCH_PIN = "torch==2.13.0"
 
@@ -30,6 +34,7 @@ def _venv_python() -> Path:
 
 def _wanted_stamp() -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(CONSTRAINTS.read_bytes())
     digest.update(TORCH_PIN.encode())
     return digest.hexdigest()
 
@@ -47,7 +52,7 @@ def setup() -> Path:
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("[setup] installing dependencies (first run only, about a minute)", flush=True)
     _pip("-q", TORCH_PIN)
-    _pip("-q", "-e", f"{ROOT}[train,dev]")
+    _pip("-q", "-c", str(CONSTRAINTS), "-e", f"{ROOT}[train,dev]")
     STAMP.write_text(_wanted_stamp())
     return _venv_python()
 
@@ -57,15 +62,29 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
     job, rest = argv[0], argv[1:]
-    if job not in {"demo", "test", "setup"}:
-        print(f"run.py: unknown job {job!r}; use demo, test or setup", file=sys.stderr)
+    if job not in {"demo", "test", "setup", "lock"}:
+        print(f"run.py: unknown job {job!r}; use demo, test, setup or lock", file=sys.stderr)
         return 2
     python = setup()
     if job == "setup":
         return 0
+    if job == "lock":
+        return lock(python)
     if job == "test":
         return subprocess.run([str(python), "-m", "pytest", "-q", *rest], cwd=ROOT).returncode
     return demo(python, rest)
+
+
+def lock(python: Path) -> int:
+    """Rewrite constraints.txt from the virtualenv (torch is pinned by TORCH_PIN, this project is not pinned)."""
+    frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable", "--disable-pip-version-check"],
+                            check=True, capture_output=True, text=True).stdout.splitlines()
+    pins = sorted((line for line in frozen if "==" in line and not line.lower().startswith("torch==")), key=str.lower)
+    header = ("# Versions `python3 run.py setup` installs (pip -c): the set the README's figures were measured with.\n"
+              "# Refresh on purpose with `python3 run.py lock`, then rerun the tests and the demo. torch: TORCH_PIN in run.py.\n")
+    CONSTRAINTS.write_text(header + "\n".join(pins) + "\n")
+    print(f"[lock] {len(pins)} pins written to {CONSTRAINTS}")
+    return 0
 
 
 def demo(python: Path, args: list[str]) -> int:

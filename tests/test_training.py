@@ -20,7 +20,7 @@ from datagen.config import load_config as load_build_config
 from manifests.bands import erb_layout
 from manifests.io import ManifestError
 from manifests.schema import METADATA_KEY
-from training import dsp
+from training.stft import stft
 from training.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
 from training.cli import main as training_main
 from training.config import ConfigError, load_config, parse_config
@@ -226,7 +226,7 @@ def test_stage1_objective_drives_the_profile_error_down(tiny_build):
     noisy = torch.stack([x["noisy"] for x in items])
     target = torch.stack([x["profile_db"] for x in items])
     controller = Controller(index.layout, hidden=32, n_blocks=1, mlp=64)
-    spec = dsp.stft(noisy, index.layout)
+    spec = stft(noisy, index.layout)
     optimizer = torch.optim.Adam(controller.parameters(), lr=3e-3)
     errors = []
     for _ in range(40):
@@ -299,8 +299,28 @@ def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
     assert isinstance(best, Denoiser)
     # reproduce through the CLI: same numbers, exit 0
     code = training_main(["reproduce", str(run), "--run", str(tmp_path / "again")])
-    assert code == 0, capsys.readouterr().out
-    assert "reproduced" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "reproduced" in out and "same platform and packages" in out
+    row = next(line for line in out.splitlines() if line.startswith("best.score "))
+    assert row.split()[1] == row.split()[2] and "+0" in row.split()[3]  # recorded, new, diff side by side
+    assert "torch" in info["installed_packages"] and "numpy" in info["installed_packages"]
+
+
+def test_reproduction_report_allows_the_cross_machine_spread_only_elsewhere():
+    from training.cli import CROSS_MACHINE_TOLERANCE_DB, reproduction_report
+
+    original = {"best": {"score": 7.9, "per_source_type": {"music": {"si_sdri_db": 2.66}}}, "timings": {"x": 1}}
+    new = {"best": {"score": 7.9, "per_source_type": {"music": {"si_sdri_db": 2.66 + CROSS_MACHINE_TOLERANCE_DB / 2}}},
+           "timings": {"x": 2}}
+    here = {"platform": "p", "installed_packages": {"torch": "2.13.0"}}
+    elsewhere = {"platform": "p", "installed_packages": {"torch": "2.14.1"}}
+    lines, agree = reproduction_report(original, new, here, here, 0.0)
+    assert not agree and any("<- differs" in line and "music" in line for line in lines)
+    lines, agree = reproduction_report(original, new, here, elsewhere, 0.0)
+    assert agree and "1 package version(s) differ (torch)" in lines[-1]
+    far = {"best": {"score": 7.9, "per_source_type": {"music": {"si_sdri_db": 3.5}}}}
+    assert not reproduction_report(original, far, here, elsewhere, 0.0)[1]
 
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.9])

@@ -97,7 +97,7 @@ class Stage1Config:
     """Controller alone: noise profile (vs the augmented targets) + scalar controls held near defaults."""
 
     epochs: int = 4  # 0 skips the stage
-    max_minutes: float = 4.0  # safety cap (0: none)
+    max_minutes: float = 20.0  # safety cap (0: none)
     lr: float = 1e-3
     weight_profile: float = 1.0  # L1 in dB
     weight_controls: float = 1.0  # squared distance of the normalized scalar controls to their defaults
@@ -109,7 +109,7 @@ class Stage2Config:
     """End to end through the spectral gate vs the clean target."""
 
     epochs: int = 6
-    max_minutes: float = 10.0
+    max_minutes: float = 40.0
     lr: float = 1e-3
     weight_mrstft: float = 1.0  # multi-resolution STFT loss (spectral convergence + log magnitude)
     weight_sisdr: float = 0.05  # per dB of -SI-SDR
@@ -126,7 +126,7 @@ class MaskNetConfig:
 
     enabled: bool = True
     epochs: int = 4  # same data order and crops as stage 2; ~ the wall time of stage 2 (a step costs ~1.3x)
-    max_minutes: float = 8.0
+    max_minutes: float = 40.0
     lr: float = 1e-3
     hidden: int = 256  # conv channels = GRU units per direction (2.1 M parameters at 256)
     gru_layers: int = 1

@@ -59,7 +59,9 @@ import torch
 from manifests.io import join
 from manifests.lock import FolderLock
 
-from . import dsp
+from .blind import blind_noise_profile_db
+from .controls import SCALAR_CONTROL_NAMES, make_controls
+from .gate import spectral_gate
 from .checkpoint import is_finite_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
 from .controller import Controller, Denoiser
@@ -111,6 +113,14 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def installed_packages() -> dict[str, str]:
+    """Every distribution installed in this environment -> its version (what `pip freeze` lists)."""
+    from importlib import metadata
+
+    return dict(sorted((dist.metadata["Name"].lower(), dist.version) for dist in metadata.distributions()
+                       if dist.metadata["Name"]))
 
 
 def git_commit() -> dict[str, Any] | None:
@@ -183,6 +193,7 @@ class _Run:
             "examples_parquet": manifest,
             "examples_sha256": sha,
             "package_versions": package_versions(),
+            "installed_packages": installed_packages(),
             "git": git_commit(),
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
@@ -267,7 +278,7 @@ def evaluate_model(model: torch.nn.Module, eval_set: EvalSet, device: torch.devi
         if isinstance(model, Denoiser):
             out, controls = model(noisy)
             profile_err.append((controls["noise_profile_db"].cpu() - eval_set.profile_db[sl]).abs().mean(dim=-1))
-            for name in dsp.SCALAR_CONTROL_NAMES:
+            for name in SCALAR_CONTROL_NAMES:
                 controls_sum[name] = controls_sum.get(name, 0.0) + float(controls[name].sum())
         else:
             out = model(noisy)
@@ -287,9 +298,9 @@ def evaluate_blind_dsp(eval_set: EvalSet, device: torch.device, quantile: float 
     sdr_in, sdr_out, profile_err = [], [], []
     for sl, noisy, clean in eval_set.batches(batch_size):
         noisy, clean = noisy.to(device), clean.to(device)
-        profile = dsp.blind_noise_profile_db(noisy, layout, quantile=quantile)
-        controls = dsp.make_controls(noisy.shape[0], layout, device=device, noise_profile_db=profile)
-        out = dsp.spectral_gate(noisy, controls, layout)
+        profile = blind_noise_profile_db(noisy, layout, quantile=quantile)
+        controls = make_controls(noisy.shape[0], layout, device=device, noise_profile_db=profile)
+        out = spectral_gate(noisy, controls, layout)
         profile_err.append((profile.cpu() - eval_set.profile_db[sl]).abs().mean(dim=-1))
         sdr_in.append(si_sdr(noisy, clean).cpu())
         sdr_out.append(si_sdr(out, clean).cpu())
