@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from manifests.bands import erb_layout  # noqa: E402
 from training import cost  # noqa: E402
-from training.controller import Controller, Denoiser, estimate_macs_per_second  # noqa: E402
+from training.controller import Controller, Denoiser  # noqa: E402
 from training.losses import MultiResolutionSTFTLoss, si_sdr  # noqa: E402
 from training.masknet import MaskNet  # noqa: E402
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     for name, model in (("controller+gate", denoiser), ("masknet", masknet)):
         model.eval()
         if isinstance(model, Denoiser):
-            parts = estimate_macs_per_second(model.controller, 1, args.seconds)
+            parts = cost.controller_macs_per_second(model.controller, 1, args.seconds)
             macs = parts["total"]
             breakdown = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in parts.items() if k != "total")
         else:

@@ -38,7 +38,8 @@ from datagen.build import build
 from datagen.config import load_config as load_build_config
 from datagen.render import read_segment
 from manifests.io import open_example, read_manifest
-from training import dsp
+from training.gate import spectral_gate
+from training.stft import stft
 from training.config import load_config as load_train_config
 from training.config import with_overrides
 from training.reducer import measure_noise, with_controls
@@ -117,9 +118,9 @@ def controller_clip_results(build_dir: Path, run_dir: Path, split: str) -> list[
     results = []
     for row, audio, clip in with_noise_clips(build_dir, split):
         noisy = torch.from_numpy(audio.noisy)[None]
-        spec = dsp.stft(noisy, model.layout)  # one STFT for the controller's analysis and the gate, as in Denoiser
+        spec = stft(noisy, model.layout)  # one STFT for the controller's analysis and the gate, as in Denoiser
         controls = with_controls(model.controller(noisy, spec=spec), measure_noise(clip.T, row["sample_rate"], model.layout))
-        out = dsp.spectral_gate(noisy, controls, model.layout, spec=spec, link_channels=model.link_channels)[0].numpy()
+        out = spectral_gate(noisy, controls, model.layout, spec=spec, link_channels=model.link_channels)[0].numpy()
         results.append(_result(row, "controller+clip", out, audio.noisy, audio.clean))
     return results
 

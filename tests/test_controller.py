@@ -9,14 +9,11 @@ import torch
 from scipy.signal import lfilter
 
 from manifests.bands import band_profile_db, erb_layout
-from training import dsp
-from training.controller import (
-    Controller,
-    Denoiser,
-    analysis_excerpts,
-    count_parameters,
-    estimate_macs_per_second,
-)
+from training.controls import CONTROL_NAMES, CONTROL_SPECS, NOISE_SHAPE_KEY, SCALAR_CONTROL_NAMES, SPECS
+from training.gate import spectral_gate
+from training.stft import power_density, stft
+from training.controller import Controller, Denoiser, analysis_excerpts
+from training.cost import controller_macs_per_second, parameter_count
 
 torch.set_num_threads(1)
 
@@ -50,7 +47,7 @@ def make_batch(batch: int, channels: int, seconds: float, seed: int):
 
 def test_parameter_count():
     controller = Controller(LAYOUT)
-    n = count_parameters(controller)
+    n = parameter_count(controller, trainable_only=True)
     assert 100_000 < n < 1_000_000, n
 
 
@@ -60,9 +57,9 @@ def test_outputs_within_the_table(channels, samples):
     controller = Controller(LAYOUT)
     audio = torch.randn(2, channels, samples) * 0.05
     controls, normalized = controller(audio, return_normalized=True)
-    assert set(controls) - {dsp.NOISE_SHAPE_KEY} == set(dsp.CONTROL_NAMES) == set(normalized)
-    assert controls[dsp.NOISE_SHAPE_KEY].shape == (2, LAYOUT.n_bins)
-    for spec in dsp.CONTROL_SPECS:
+    assert set(controls) - {NOISE_SHAPE_KEY} == set(CONTROL_NAMES) == set(normalized)
+    assert controls[NOISE_SHAPE_KEY].shape == (2, LAYOUT.n_bins)
+    for spec in CONTROL_SPECS:
         width = LAYOUT.n_bands if spec.per_band else 1
         value, u = controls[spec.name], normalized[spec.name]
         assert value.shape == u.shape == (2, width)
@@ -77,8 +74,8 @@ def test_untrained_controller_outputs_prior_and_defaults():
     controls = controller(noisy)
     prior = controller.prior_profile_db(noisy)
     assert (controls["noise_profile_db"] - prior).abs().max() < 1.0
-    for name in dsp.SCALAR_CONTROL_NAMES:
-        default = dsp.SPECS[name].default
+    for name in SCALAR_CONTROL_NAMES:
+        default = SPECS[name].default
         assert torch.allclose(controls[name], torch.full_like(controls[name], default), rtol=0.02, atol=0.05), name
 
 
@@ -104,7 +101,7 @@ def test_quick_overfit_reduces_profile_error():
     start = time.perf_counter()
     controller = Controller(LAYOUT)
     noisy, _, truth = make_batch(4, 1, 1.0, seed=3)
-    spec = dsp.stft(noisy, LAYOUT)  # fixed batch: compute the analysis once
+    spec = stft(noisy, LAYOUT)  # fixed batch: compute the analysis once
     optimizer = torch.optim.Adam(controller.parameters(), lr=3e-3)
     errors = []
     for _ in range(40):
@@ -129,13 +126,13 @@ def test_long_input_uses_excerpts_and_streaming():
     noisy, _, _ = make_batch(1, 2, 5.0, seed=4)
     out, controls = denoiser.denoise(noisy, block_s=1.5, return_controls=True)
     assert out.shape == noisy.shape and torch.isfinite(out).all()
-    reference = dsp.spectral_gate(noisy, controls, LAYOUT)
+    reference = spectral_gate(noisy, controls, LAYOUT)
     assert (out - reference).abs().max() < 1e-5
 
 
 def test_cost_estimate():
     controller = Controller(LAYOUT)
-    macs = estimate_macs_per_second(controller, channels=1, seconds=2.0)
+    macs = controller_macs_per_second(controller, channels=1, seconds=2.0)
     assert macs["total"] == pytest.approx(sum(v for k, v in macs.items() if k != "total"))
     assert 1e6 < macs["total"] < 1e9
 
@@ -143,7 +140,7 @@ def test_cost_estimate():
 def test_frame_pooling_divides_the_network_frame_rate():
     audio = torch.randn(2, 1, SR) * 0.05
     pooled, unpooled = Controller(LAYOUT, frame_pool=4), Controller(LAYOUT, frame_pool=1)
-    power = dsp.power_density(dsp.stft(audio, LAYOUT), LAYOUT)
+    power = power_density(stft(audio, LAYOUT), LAYOUT)
     frames = power.shape[-1]
     rel_pooled, prior_pooled, _ = pooled._features(power)
     rel, prior, _ = unpooled._features(power)
@@ -152,7 +149,7 @@ def test_frame_pooling_divides_the_network_frame_rate():
     # a pooled frame is the power mean of its 4 frames
     expected = torch.log10((10 ** rel[..., :4]).mean(dim=-1))  # rel is (dB - prior dB) / 10
     assert torch.allclose(rel_pooled[..., 0], expected, atol=1e-4)
-    ratio = estimate_macs_per_second(unpooled)["controller_nn"] / estimate_macs_per_second(pooled)["controller_nn"]
+    ratio = controller_macs_per_second(unpooled)["controller_nn"] / controller_macs_per_second(pooled)["controller_nn"]
     assert 3.5 < ratio < 4.5
 
 
@@ -160,7 +157,7 @@ def test_state_dict_round_trip():
     a, b = Controller(LAYOUT), Controller(LAYOUT)
     b.load_state_dict(a.state_dict())
     audio = torch.randn(1, 1, SR // 2) * 0.1
-    assert all(torch.equal(a(audio)[k], b(audio)[k]) for k in dsp.CONTROL_NAMES)
+    assert all(torch.equal(a(audio)[k], b(audio)[k]) for k in CONTROL_NAMES)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -197,7 +194,7 @@ def test_spectral_features_tell_sustained_partials_from_a_noise_floor():
     partials = sum(0.05 * np.sin(2 * np.pi * f * t) for f in np.arange(220.0, 20000.0, 220.0))
     features = {}
     for name, audio in {"noise": noise, "partials": partials + 0.001 * rng.standard_normal(t.size)}.items():
-        power = dsp.power_density(dsp.stft(torch.tensor(audio, dtype=torch.float32)[None, None], LAYOUT), LAYOUT)
+        power = power_density(stft(torch.tensor(audio, dtype=torch.float32)[None, None], LAYOUT), LAYOUT)
         _, prior_db, prior_bins_db = controller._features(power)
         features[name] = controller._spectral_features(power, prior_bins_db, prior_db)[0] * 10.0  # (3, n_bands) dB
     wide = torch.as_tensor(np.diff(LAYOUT.band_edges_bin) >= 20)  # bands holding several partials

@@ -9,7 +9,9 @@ import soundfile as sf
 import torch
 
 from manifests.bands import erb_layout
-from training import dsp
+from training.controls import NOISE_SHAPE_KEY, make_controls
+from training.gate import spectral_gate
+from training.streaming import StreamingGate
 from training.checkpoint import build_model, load_checkpoint, save_checkpoint
 from training.controller import Controller
 from training.cli import main
@@ -270,8 +272,8 @@ def test_plan_jobs(tmp_path):
 def test_streaming_gate_equals_one_shot(samples):
     rng = np.random.default_rng(samples)
     x = torch.from_numpy(rng.standard_normal((1, 2, samples)).astype(np.float32) * 0.1)
-    controls = dsp.make_controls(1, LAYOUT, noise_profile_db=-25.0, reduction_db=20.0, attack_ms=3.0)
-    gate = dsp.StreamingGate(controls, LAYOUT, 1, 2, block_s=0.1)
+    controls = make_controls(1, LAYOUT, noise_profile_db=-25.0, reduction_db=20.0, attack_ms=3.0)
+    gate = StreamingGate(controls, LAYOUT, 1, 2, block_s=0.1)
     pieces, pos = [], 0
     while pos < samples:
         n = int(rng.integers(1, 7000))
@@ -280,7 +282,7 @@ def test_streaming_gate_equals_one_shot(samples):
     pieces.append(gate.flush())
     y = torch.cat(pieces, dim=-1)
     assert y.shape == x.shape
-    assert (y - dsp.spectral_gate(x, controls, LAYOUT)).abs().max() < 1e-5
+    assert (y - spectral_gate(x, controls, LAYOUT)).abs().max() < 1e-5
 
 
 def test_noise_measured_from_a_noise_clip_at_another_rate():
@@ -291,7 +293,7 @@ def test_noise_measured_from_a_noise_clip_at_another_rate():
     std = 0.05
     clip = (std * np.random.default_rng(2).standard_normal((2 * 44100, 2))).astype(np.float32)
     measured = measure_noise(clip, 44100, LAYOUT)
-    profile, shape = measured["noise_profile_db"], measured[dsp.NOISE_SHAPE_KEY]
+    profile, shape = measured["noise_profile_db"], measured[NOISE_SHAPE_KEY]
     assert shape.shape == (LAYOUT.n_bins,) and np.all(measured["tonal_detail"] == 1.0)
     covered_bins = np.arange(LAYOUT.n_bins) * 48000 / LAYOUT.n_fft < 18000.0
     assert np.mean(shape[covered_bins] == 0.0) > 0.97
@@ -299,8 +301,8 @@ def test_noise_measured_from_a_noise_clip_at_another_rate():
     t = np.arange(clip.shape[0]) / 44100
     hummed = measure_noise(clip + 0.05 * np.sin(2 * np.pi * hum_hz * t)[:, None].astype(np.float32), 44100, LAYOUT)
     hum_bin = round(hum_hz * LAYOUT.n_fft / 48000)
-    assert hummed[dsp.NOISE_SHAPE_KEY][hum_bin] > 6.0
-    assert int(np.argmax(hummed[dsp.NOISE_SHAPE_KEY])) in (hum_bin - 1, hum_bin, hum_bin + 1)
+    assert hummed[NOISE_SHAPE_KEY][hum_bin] > 6.0
+    assert int(np.argmax(hummed[NOISE_SHAPE_KEY])) in (hum_bin - 1, hum_bin, hum_bin + 1)
     edges_hz = LAYOUT.band_edges_hz
     assert profile.shape == (LAYOUT.n_bands,)
     covered = edges_hz[1:] < 20000.0

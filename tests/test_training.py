@@ -25,8 +25,8 @@ from training.checkpoint import CheckpointError, build_model, load_checkpoint, s
 from training.cli import main as training_main
 from training.config import ConfigError, load_config, parse_config
 from training.controller import Controller, Denoiser
-from training.data import (EpochSampler, EvalSet, ExampleIndex, TrainDataset, drifting_tone, fluctuate, lowpass, profile_target_db,
-                           profile_target_np)
+from training.augment import drifting_tone, fluctuate, lowpass
+from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, profile_target_db, profile_target_np
 from training.ema import WeightAverage
 from training.losses import MultiResolutionSTFTLoss, harm_loss, profile_loss, si_sdr
 from training.masknet import MaskNet

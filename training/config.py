@@ -47,7 +47,7 @@ class AugmentConfig:
     mix_noise_prob: float = 0.3  # probability of adding the noise of another example (another noise type)
     mix_noise_min_db: float = -12.0  # level of the second noise relative to the first
     mix_noise_max_db: float = 0.0
-    # slow random level wander of the noise per band (`data.fluctuate`), std uniform in [0, fluctuation_max_db]:
+    # slow random level wander of the noise per band (`augment.fluctuate`), std uniform in [0, fluctuation_max_db]:
     # real stationary noise wanders (the corpus filter admits up to 3 dB), generated noise does not
     fluctuation_prob: float = 0.5
     fluctuation_max_db: float = 3.0

@@ -2,12 +2,12 @@
 
 Architecture (218 k parameters with the defaults; all analysis in torch, on the input's device).
 Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mono audio
-(`estimate_macs_per_second`), of which 8 are the STFT, gate and inverse STFT.
+(`cost.controller_macs_per_second`), of which 8 are the STFT, gate and inverse STFT.
 
-1. Analysis on the gate's own STFT (`dsp.stft`, shareable with the gate): per-bin power density,
+1. Analysis on the gate's own STFT (`stft.stft`, shareable with the gate): per-bin power density,
    averaged over channels, averaged over each band of the shared ERB `BandLayout` (segment sums) and
    over groups of `frame_pool` frames -> log band levels (batch, n_bands, ceil(frames / frame_pool)).
-2. Prior: the classic blind estimate `dsp.blind_noise_bins_db` (bias-corrected low quantile over
+2. Prior: the classic blind estimate `blind.blind_noise_bins_db` (bias-corrected low quantile over
    frames per bin, banded) computed in-graph (no gradient). The frame features are the band levels
    *relative to the prior* (dB / 10), so the network sees a local-SNR map and is invariant to the
    overall input level; the prior's absolute level is given to the heads separately.
@@ -16,7 +16,7 @@ Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mon
 4. Temporal pooling to one vector per clip (the noise is stationary, the controls are per clip):
    mean, learned attention pooling and a per-channel soft minimum (the noise floor shows in the
    quiet frames), concatenated with the normalized prior, then a 2-layer MLP.
-5. Heads, all through a sigmoid to (0, 1) and mapped to units by `dsp.CONTROL_SPECS`:
+5. Heads, all through a sigmoid to (0, 1) and mapped to units by `controls.CONTROL_SPECS`:
    - profile: residual on the prior in logit space,
      ``u = sigmoid(logit((prior_db - min) / (max - min)) + z)``, ``profile_db = min + (max - min) u``,
      where z is the sum of a clip-level head and a per-band path (`band_hidden` channels, 0 = off):
@@ -30,13 +30,13 @@ Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mon
      noise than regressing absolute levels.
    - tonal detail (per band): ``u = sigmoid(z)`` from a clip-level head plus the per-band path's second
      output, initialised near 0 (`_DETAIL_INIT`). The gate adds this share of the blind per-bin floor's
-     shape inside each band to its threshold (`dsp.in_band_shape_db`), so it can follow hum, whine and
+     shape inside each band to its threshold (`bandmap.in_band_shape_db`), so it can follow hum, whine and
      engine harmonics bin by bin where the noise is tonal and keep the smooth band profile where the
      floor's in-band ripple is only estimation noise or sustained partials of the music.
    - scalars: ``u = sigmoid(z)``, the bias initialised at each control's default, so an untrained
      controller outputs the table's defaults.
-   The controls also carry that floor's in-band shape with its deadband (`dsp.NOISE_SHAPE_KEY`, as
-   `dsp.floor_shape_db`, (batch, n_bins) dB, no gradient) for the gate: an analysis product, not a control.
+   The controls also carry that floor's in-band shape with its deadband (`controls.NOISE_SHAPE_KEY`, as
+   `bandmap.floor_shape_db`, (batch, n_bins) dB, no gradient) for the gate: an analysis product, not a control.
 
 Checkpoints: save `controller.config` and `controller.layout.to_dict()` with the state dict and
 rebuild with ``Controller(BandLayout.from_dict(layout), **config)``.
@@ -55,24 +55,24 @@ from torch import nn
 
 from manifests.bands import BandLayout, erb_layout
 
-from . import dsp
+from .bandmap import floor_shape_db
+from .blind import blind_noise_bins_db
+from .controls import NOISE_SHAPE_KEY, SCALAR_CONTROL_NAMES, SPECS, denormalize_controls
+from .gate import spectral_gate
+from .stft import power_density, power_to_db, stft
+from .streaming import denoise_long
 
 Tensor = torch.Tensor
 
-_PROFILE = dsp.SPECS["noise_profile_db"]
+_PROFILE = SPECS["noise_profile_db"]
 _PRIOR_EPS = 1e-4  # keeps the prior's logit finite at the ends of the profile range
 # quantiles over time of each band's level relative to the prior: the per-band path's view of a band's distribution
 BAND_QUANTILES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 _BAND_CONTEXT = 16  # clip-level context channels given to the per-band path
 _BAND_EMBEDDING = 8  # learned per-band embedding channels of the per-band path
 _BAND_SPECTRAL = 3  # within-band spectral-shape features of the per-band path (see `_spectral_features`)
-_DETAIL = dsp.SPECS["tonal_detail"]
+_DETAIL = SPECS["tonal_detail"]
 _DETAIL_INIT = 0.02  # the untrained tonal-detail head's output (its default, 0, is out of a sigmoid's reach)
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 class _ChannelNorm(nn.Module):
@@ -120,9 +120,9 @@ class Controller(nn.Module):
 
     forward(audio, spec=None, return_normalized=False, power=None) returns a dict name -> tensor in
     units ((batch, 1) scalars, (batch, n_bands) `noise_profile_db` and `tonal_detail`, plus the in-band shape
-    of the blind per-bin floor under `dsp.NOISE_SHAPE_KEY`), and with `return_normalized`
-    also the (0, 1) values before the mapping. `spec` is `dsp.stft(audio, layout)` and `power` its
-    `dsp.power_density` if already computed (the whole signal is then analysed, whatever its length).
+    of the blind per-bin floor under `controls.NOISE_SHAPE_KEY`), and with `return_normalized`
+    also the (0, 1) values before the mapping. `spec` is `stft.stft(audio, layout)` and `power` its
+    `stft.power_density` if already computed (the whole signal is then analysed, whatever its length).
     `prior_profile_db(...)` exposes the blind prior the profile head refines.
     """
 
@@ -174,13 +174,13 @@ class Controller(nn.Module):
                 nn.Conv1d(band_hidden, band_hidden, 3, padding=1), nn.GELU(),
                 nn.Conv1d(band_hidden, 2, 1))  # profile correction, tonal-detail logit
         self.detail_head = nn.Linear(mlp, n_bands)
-        self.scalar_names = dsp.SCALAR_CONTROL_NAMES
+        self.scalar_names = SCALAR_CONTROL_NAMES
         self.scalar_head = nn.Linear(mlp, len(self.scalar_names))
         with torch.no_grad():
             for head in (self.profile_head, self.detail_head, self.scalar_head) + ((self.band_net[-1],) if self.band_hidden > 0 else ()):
                 head.weight.mul_(0.01)
                 head.bias.zero_()
-            defaults = torch.tensor([dsp.SPECS[n].default_normalized for n in self.scalar_names])
+            defaults = torch.tensor([SPECS[n].default_normalized for n in self.scalar_names])
             self.scalar_head.bias.copy_(torch.logit(defaults))
             self.detail_head.bias.fill_(math.log(_DETAIL_INIT / (1.0 - _DETAIL_INIT)))
 
@@ -189,7 +189,7 @@ class Controller(nn.Module):
     def analysis_spec(self, audio: Tensor) -> Tensor:
         """The STFT the controller analyses (excerpts of long inputs)."""
         audio = analysis_excerpts(audio, self.layout.sample_rate, self.max_analysis_s, self.excerpt_s)
-        return dsp.stft(audio, self.layout)
+        return stft(audio, self.layout)
 
     def _band_means(self, per_bin: Tensor) -> Tensor:
         """Mean over each band's bins: (..., n_bins, T) -> (..., n_bands, T) (a segment sum, not a matrix product)."""
@@ -200,7 +200,7 @@ class Controller(nn.Module):
     def _band_db_means(self, bins_db: Tensor) -> tuple[Tensor, Tensor]:
         """(B, n_bins) dB -> each band's (mean in power, mean in dB), both (B, n_bands) dB."""
         power_mean = self._band_means((10.0 ** (bins_db / 10.0)).unsqueeze(-1)).squeeze(-1)
-        return dsp.power_to_db(power_mean), self._band_means(bins_db.unsqueeze(-1)).squeeze(-1)
+        return power_to_db(power_mean), self._band_means(bins_db.unsqueeze(-1)).squeeze(-1)
 
     def _features(self, power: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """power density (B, C, F, T) -> relative band levels (B, n_bands, ceil(T / frame_pool)), prior (B, n_bands) dB,
@@ -209,12 +209,12 @@ class Controller(nn.Module):
         Band powers are averaged over groups of `frame_pool` frames before the network (its frame rate
         is the STFT's divided by `frame_pool`: the controls are per clip, and ~40 ms still resolves pauses).
         """
-        prior_bins_db = dsp.blind_noise_bins_db(power, self.prior_quantile, self.prior_frame_stride)  # detached
+        prior_bins_db = blind_noise_bins_db(power, self.prior_quantile, self.prior_frame_stride)  # detached
         prior_db = self._band_db_means(prior_bins_db)[0]  # (B, n_bands)
         bands = self._band_means(power.mean(dim=1))  # (B, n_bands, T)
         if self.frame_pool > 1:
             bands = F.avg_pool1d(bands, self.frame_pool, ceil_mode=True)
-        rel = (dsp.power_to_db(bands) - prior_db.unsqueeze(-1)) / 10.0
+        rel = (power_to_db(bands) - prior_db.unsqueeze(-1)) / 10.0
         return rel, prior_db, prior_bins_db
 
     def _spectral_features(self, power: Tensor, prior_bins_db: Tensor, prior_db: Tensor) -> Tensor:
@@ -226,7 +226,7 @@ class Controller(nn.Module):
         band's prior, and the flatness of the per-bin median spectrum over time.
         """
         frames = power[..., ::self.prior_frame_stride].mean(dim=1).detach()  # (B, F, T')
-        median_bins_db = dsp.power_to_db(torch.kthvalue(frames, (frames.shape[-1] + 1) // 2, dim=-1).values)
+        median_bins_db = power_to_db(torch.kthvalue(frames, (frames.shape[-1] + 1) // 2, dim=-1).values)
         floor_log_db = self._band_means(prior_bins_db.unsqueeze(-1)).squeeze(-1)  # its mean in power is prior_db
         median_power_db, median_log_db = self._band_db_means(median_bins_db)
         index = self.bin_to_band.expand_as(prior_bins_db)
@@ -239,7 +239,7 @@ class Controller(nn.Module):
         """The blind prior (batch, n_bands) dB, as used by forward."""
         if spec is None:
             spec = self.analysis_spec(audio)
-        return self._features(dsp.power_density(spec, self.layout))[1]
+        return self._features(power_density(spec, self.layout))[1]
 
     def _band_correction(self, rel: Tensor, spectral: Tensor, z: Tensor) -> Tensor:
         """Per-band path: each band's level distribution over time (BAND_QUANTILES of `rel`) and its spectral
@@ -265,7 +265,7 @@ class Controller(nn.Module):
         if power is None:
             if spec is None:
                 spec = self.analysis_spec(audio)
-            power = dsp.power_density(spec, self.layout)
+            power = power_density(spec, self.layout)
         rel, prior_db, prior_bins_db = self._features(power)
         h = self.inp(rel)
         for block in self.blocks:
@@ -288,8 +288,8 @@ class Controller(nn.Module):
         scalars = torch.sigmoid(self.scalar_head(z))
         for i, name in enumerate(self.scalar_names):
             normalized[name] = scalars[:, i:i + 1]
-        controls = dsp.denormalize_controls(normalized)
-        controls[dsp.NOISE_SHAPE_KEY] = dsp.floor_shape_db(prior_bins_db, self.layout, power.shape[-1], self.prior_frame_stride)
+        controls = denormalize_controls(normalized)
+        controls[NOISE_SHAPE_KEY] = floor_shape_db(prior_bins_db, self.layout, power.shape[-1], self.prior_frame_stride)
         return (controls, normalized) if return_normalized else controls
 
 
@@ -303,11 +303,11 @@ class Denoiser(nn.Module):
         self.link_channels = link_channels
 
     def forward(self, audio: Tensor, return_normalized: bool = False):
-        spec = dsp.stft(audio, self.layout)
-        power = dsp.power_density(spec, self.layout)
+        spec = stft(audio, self.layout)
+        power = power_density(spec, self.layout)
         analysed = power if self._analyse_whole(audio) else None
         controls, normalized = self.controller(audio, return_normalized=True, power=analysed)
-        out = dsp.spectral_gate(audio, controls, self.layout, spec=spec, power=power, link_channels=self.link_channels)
+        out = spectral_gate(audio, controls, self.layout, spec=spec, power=power, link_channels=self.link_channels)
         return (out, controls, normalized) if return_normalized else (out, controls)
 
     def _analyse_whole(self, audio: Tensor) -> bool:
@@ -318,77 +318,12 @@ class Denoiser(nn.Module):
     def denoise(self, audio: Tensor, block_s: float = 10.0, return_controls: bool = False):
         """Inference on any length -> denoised (batch, channels, samples) Tensor.
 
-        One shot up to `block_s`, else streaming (`dsp.denoise_long`). With `return_controls` returns
+        One shot up to `block_s`, else streaming (`streaming.denoise_long`). With `return_controls` returns
         (audio, controls in units) instead (the interface shared with `training.masknet.MaskNet`).
         """
         if audio.shape[-1] <= block_s * self.layout.sample_rate:
             out, controls = self.forward(audio)
         else:
             controls = self.controller(audio)
-            out = dsp.denoise_long(audio, controls, self.layout, block_s, link_channels=self.link_channels)
+            out = denoise_long(audio, controls, self.layout, block_s, link_channels=self.link_channels)
         return (out, controls) if return_controls else out
-
-
-# -- cost -------------------------------------------------------------------------------------------
-
-
-def _nn_macs(controller: Controller, audio: Tensor) -> float:
-    macs = 0.0
-
-    def hook(module, inputs, output):
-        nonlocal macs
-        if isinstance(module, nn.Conv1d):
-            macs += output.numel() * module.in_channels // module.groups * module.kernel_size[0]
-        elif isinstance(module, nn.Linear):
-            macs += output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in controller.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            controller(audio)
-    finally:
-        for h in handles:
-            h.remove()
-    return macs
-
-
-def estimate_macs_per_second(controller: Controller, channels: int = 1, seconds: float = 10.0) -> dict[str, float]:
-    """Multiply-accumulates per second of audio of controller + gate (dict of parts and "total").
-
-    Network layers are counted by forward hooks on a `seconds`-long input (the per-clip MLP is
-    amortised over it); the analysis (band matrix, channel mean, quantile selection ~ 2 per
-    bin-frame) and the gate (`dsp.dsp_macs_per_second`, with the default frequency smoothing) are
-    analytic. The STFT is shared between controller and gate and counted once.
-    """
-    layout = controller.layout
-    device = next(controller.parameters()).device
-    audio = torch.randn(1, channels, int(seconds * layout.sample_rate), device=device) * 0.05
-    nn_macs = _nn_macs(controller, audio) / seconds
-    frames_s = layout.sample_rate / layout.hop
-    analysis = frames_s * (layout.n_bins + channels * layout.n_bins * 3)  # banding (segment sums), channel mean, quantile
-    gate = dsp.dsp_macs_per_second(layout, channels)
-    parts = {"controller_nn": nn_macs, "controller_analysis": analysis, "stft": gate["stft"], "gate": gate["gate"],
-             "istft": gate["istft"]}
-    parts["total"] = sum(parts.values())
-    return parts
-
-
-def real_time_factor(denoiser: Denoiser, seconds: float = 10.0, channels: int = 1, repeats: int = 5) -> float:
-    """Best-of-`repeats` wall time / audio duration of `denoiser` (no grad) on noise (current threads)."""
-    import time
-
-    layout = denoiser.layout
-    device = next(denoiser.parameters()).device
-    audio = torch.randn(1, channels, int(seconds * layout.sample_rate), device=device) * 0.05
-    best = math.inf
-    with torch.no_grad():
-        denoiser(audio)  # warm-up
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            denoiser(audio)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
-    return best / seconds

@@ -8,14 +8,18 @@ import copy
 import math
 import time
 from contextlib import contextmanager
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
 
 from manifests.bands import BandLayout
 
-from . import dsp
+from .controls import SPECS
+from .gate import kernel_half_width
+
+if TYPE_CHECKING:
+    from .controller import Controller
 
 Tensor = torch.Tensor
 
@@ -86,10 +90,52 @@ def module_macs(model: nn.Module, run: Callable[[], object]) -> float:
     return total
 
 
+def gate_macs_per_second(layout: BandLayout, channels: int = 1, freq_smooth_hz: float | None = None,
+                         link_channels: bool = True) -> dict[str, float]:
+    """Analytic multiply-accumulates per second of audio of `gate.spectral_gate` (one MAC per multiply-add;
+    comparisons, exp/log/sigmoid counted as one each): dict "stft", "gate", "istft", "total".
+
+    Real FFT of size N ~ N log2 N MACs (half-size complex radix-2). `freq_smooth_hz` sets the kernel
+    length (default: the spec's default).
+    """
+    frames_s = layout.sample_rate / layout.hop
+    n, bins = layout.n_fft, layout.n_bins
+    units = 1 if link_channels else channels
+    sigma = SPECS["freq_smooth_hz"].default if freq_smooth_hz is None else freq_smooth_hz
+    taps = 2 * kernel_half_width(sigma / (layout.sample_rate / n)) + 1
+    fft = n * math.log2(n) + n  # transform + windowing
+    stft_macs = channels * frames_s * fft
+    istft_macs = channels * frames_s * (fft + n)  # + overlap-add
+    per_bin = 3 * channels / units + 6 + taps + 1 + 3 + 3 + 1  # power, 3x3, Gaussian, log, curve, ballistics, exp
+    gate_macs = units * frames_s * bins * per_bin + channels * frames_s * bins * 2  # + complex gain
+    return {"stft": stft_macs, "gate": gate_macs, "istft": istft_macs, "total": stft_macs + gate_macs + istft_macs}
+
+
 def stft_macs_per_second(layout: BandLayout, channels: int = 1) -> float:
-    """Analysis STFT + synthesis (inverse + overlap-add) per second of audio, as `dsp.dsp_macs_per_second`."""
-    parts = dsp.dsp_macs_per_second(layout, channels)
+    """Analysis STFT + synthesis (inverse + overlap-add) per second of audio, as `gate_macs_per_second`."""
+    parts = gate_macs_per_second(layout, channels)
     return parts["stft"] + parts["istft"]
+
+
+def controller_macs_per_second(controller: Controller, channels: int = 1, seconds: float = 10.0) -> dict[str, float]:
+    """Multiply-accumulates per second of audio of `controller.Controller` + gate (dict of parts and "total").
+
+    Network layers are counted by `module_macs` on a `seconds`-long input (the per-clip MLP is
+    amortised over it); the analysis (band matrix, channel mean, quantile selection ~ 2 per
+    bin-frame) and the gate (`gate_macs_per_second`, with the default frequency smoothing) are
+    analytic. The STFT is shared between controller and gate and counted once.
+    """
+    layout = controller.layout
+    device = next(controller.parameters()).device
+    audio = torch.randn(1, channels, int(seconds * layout.sample_rate), device=device) * 0.05
+    nn_macs = module_macs(controller, lambda: controller(audio)) / seconds
+    frames_s = layout.sample_rate / layout.hop
+    analysis = frames_s * (layout.n_bins + channels * layout.n_bins * 3)  # banding (segment sums), channel mean, quantile
+    gate = gate_macs_per_second(layout, channels)
+    parts = {"controller_nn": nn_macs, "controller_analysis": analysis, "stft": gate["stft"], "gate": gate["gate"],
+             "istft": gate["istft"]}
+    parts["total"] = sum(parts.values())
+    return parts
 
 
 def real_time_factor(fn: Callable[[Tensor], object], sample_rate: int, seconds: float = 10.0, channels: int = 1,
@@ -122,5 +168,6 @@ def cpu_copy(model: nn.Module) -> nn.Module:
     return model if device.type == "cpu" else copy.deepcopy(model).cpu()
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+def parameter_count(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (only those requiring gradients with `trainable_only`)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -5,29 +5,13 @@ seeking into the tar shards with `manifests.io.open_example`.
 
 Training examples (`TrainDataset`): the stored clean and noise of an example are cropped at random
 (`crop_s`) and re-mixed (`augment`), because the stored mixtures cover a narrow set of synthetic
-noises and SNRs. With probability `prob` an example is augmented:
-
-1. colouring: a smooth random EQ on the noise (tilt in dB/octave around 1 kHz plus Gaussian bumps on
-   a log-frequency axis), renormalized to the noise's RMS;
-2. a slow random level wander per band (`fluctuate`, std up to fluctuation_max_db): real
-   stationary noise wanders, generated noise does not;
-3. a drifting harmonic tone (`drifting_tone`: engines, motors, whine) at a random level relative
-   to the noise (the sum renormalized to the noise's RMS);
-4. band-limiting (`lowpass`, cutoff log-uniform in [bandlimit_min_hz, bandlimit_max_hz]): of the noise
-   (renormalized to its RMS; noise with no content above some frequency), and separately of the clean
-   (material upsampled from a lower rate), so the controller learns that the quiet frames of a band
-   can hold signal and no noise;
-5. a second noise, from an example of another noise type, at a random level relative to the first
-   (the sum renormalized to the first's RMS);
-6. a new SNR drawn uniformly in [snr_min_db, snr_max_db], applied relative to the stored measured
-   SNR (the noise is scaled by ``10^((snr_measured - snr_new) / 20)``), up to about 40 dB so the
-   controller learns to back off on nearly clean input;
-7. an overall gain on clean and noise together.
+noises and SNRs. With probability `prob` an example is augmented by the transforms of
+`training.augment`, in their order.
 
 The noisy input is then ``clean + noise``, and the profile target is recomputed from the augmented
 noise crop with `profile_target_db`: `manifests.bands.band_profile_db` semantics (per-bin power
 density |X|^2/sum(w^2), mean over frames and channels, band average, dB floored at -120) computed
-with the gate's own STFT (`training.dsp.stft`, centred frames), so the target is exactly the level
+with the gate's own STFT (`training.stft.stft`, centred frames), so the target is exactly the level
 the gate's detector sees for that noise.
 
 Determinism: every random choice of an item comes from ``numpy.random.default_rng([seed, epoch,
@@ -38,9 +22,7 @@ so results do not depend on `num_workers`.
 from __future__ import annotations
 
 import io
-import math
 from collections import defaultdict
-from functools import lru_cache
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -51,7 +33,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from manifests.bands import POWER_FLOOR_DB, BandLayout
 from manifests.io import ManifestError, band_layout, join, open_example, read_manifest, read_member
 
-from . import dsp
+from .bandmap import bins_to_bands_power
+from .stft import power_density, power_to_db, stft
+from .augment import Mix, augmentations, rms
 from .config import AugmentConfig
 
 Tensor = torch.Tensor
@@ -64,7 +48,7 @@ ROW_COLUMNS = ("example_id", "split", "index", "shard", "noisy_offset", "noisy_s
 def profile_target_np(noise: np.ndarray, layout: BandLayout) -> np.ndarray:
     """`profile_target_db` in numpy for one (channels, samples) signal -> (n_bands,) float32.
 
-    Same framing as `dsp.stft` (centred frames, reflect padding, periodic Hann). Single-threaded and
+    Same framing as `stft.stft` (centred frames, reflect padding, periodic Hann). Single-threaded and
     process-independent, so a training item is bit-identical whichever DataLoader worker builds it.
     """
     x = np.atleast_2d(np.asarray(noise, dtype=np.float64))
@@ -80,9 +64,9 @@ def profile_target_np(noise: np.ndarray, layout: BandLayout) -> np.ndarray:
 
 
 def noise_power_bins(noise: Tensor, layout: BandLayout) -> tuple[Tensor, int]:
-    """Per-bin power density of `dsp.stft` (``|X|^2 / sum(w^2)``, centred framing with reflect padding as in
+    """Per-bin power density of `stft.stft` (``|X|^2 / sum(w^2)``, centred framing with reflect padding as in
     the gate), mean over channels and frames: (B, C, S) -> ((B, n_bins) float64, number of frames)."""
-    power = dsp.power_density(dsp.stft(noise.to(torch.float32), layout), layout)  # (B, C, F, T)
+    power = power_density(stft(noise.to(torch.float32), layout), layout)  # (B, C, F, T)
     return power.mean(dim=(1, 3), dtype=torch.float64), power.shape[-1]
 
 
@@ -94,7 +78,7 @@ def profile_target_db(noise: Tensor, layout: BandLayout) -> Tensor:
     """
     single = noise.ndim == 2
     mean, _ = noise_power_bins(noise.unsqueeze(0) if single else noise, layout)
-    profile = dsp.power_to_db(dsp.bins_to_bands_power(mean, layout)).to(torch.float32)
+    profile = power_to_db(bins_to_bands_power(mean, layout)).to(torch.float32)
     return profile[0] if single else profile
 
 
@@ -136,136 +120,6 @@ def _crop(audio: np.ndarray, start: int, length: int) -> np.ndarray:
     return audio[:, start:start + length]
 
 
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-
-
-def _at_rms(x: np.ndarray, level: float) -> np.ndarray:
-    """`x` scaled to RMS `level` (silence stays silent)."""
-    now = _rms(x)
-    return x * (level / now if now > 0 else 0.0)
-
-
-def random_eq_db(rng: np.random.Generator, freqs_hz: np.ndarray, cfg: AugmentConfig) -> np.ndarray:
-    """A smooth random EQ curve (dB) at `freqs_hz`: tilt around 1 kHz plus Gaussian bumps in octaves."""
-    octaves = np.log2(np.maximum(freqs_hz, 20.0) / 1000.0)
-    curve = rng.uniform(-cfg.color_tilt_db_per_oct, cfg.color_tilt_db_per_oct) * octaves
-    top = math.log2(max(freqs_hz[-1], 40.0) / 1000.0)
-    for _ in range(cfg.color_bumps):
-        centre = rng.uniform(math.log2(40.0 / 1000.0), top)
-        width = rng.uniform(0.25, 1.5)
-        curve = curve + rng.uniform(-cfg.color_bump_db, cfg.color_bump_db) * np.exp(-0.5 * ((octaves - centre) / width) ** 2)
-    return np.clip(curve, -24.0, 24.0)
-
-
-def colour_noise(rng: np.random.Generator, noise: np.ndarray, sample_rate: int, cfg: AugmentConfig) -> np.ndarray:
-    """Apply `random_eq_db` to (channels, samples) noise (zero phase, FFT domain), keeping its RMS."""
-    n = noise.shape[-1]
-    spectrum = np.fft.rfft(noise.astype(np.float64), axis=-1)
-    gain = 10.0 ** (random_eq_db(rng, np.fft.rfftfreq(n, 1.0 / sample_rate), cfg) / 20.0)
-    out = np.fft.irfft(spectrum * gain, n=n, axis=-1)
-    return _at_rms(out, _rms(noise)).astype(np.float32)
-
-
-def drifting_tone(rng: np.random.Generator, samples: int, sample_rate: int, cfg: AugmentConfig) -> np.ndarray:
-    """A harmonic tone with slow pitch wobble and amplitude modulation, unit RMS -> (samples,) float64.
-
-    f0 log-uniform in [tone_min_hz, tone_max_hz], 1 to 8 harmonics below 0.45 * sample_rate with
-    amplitudes k^-(0.5..2), pitch wobble up to 5 % at 0.05-1 Hz, amplitude modulation depth up to 0.5
-    at 0.2-4 Hz: the drone of an engine, a motor or a fan's blade tone.
-    """
-    t = np.arange(samples) / sample_rate
-    f0 = float(np.exp(rng.uniform(np.log(cfg.tone_min_hz), np.log(cfg.tone_max_hz))))
-    depth = rng.uniform(0.0, 0.05)
-    freq_hz = f0 * (1.0 + depth * np.sin(2 * np.pi * rng.uniform(0.05, 1.0) * t + rng.uniform(0, 2 * np.pi)))
-    phase = 2 * np.pi * np.cumsum(freq_hz) / sample_rate
-    slope = rng.uniform(0.5, 2.0)
-    harmonics = [k for k in range(1, int(rng.integers(1, 9)) + 1) if k * f0 * (1 + depth) < 0.45 * sample_rate] or [1]
-    tone = sum(k ** -slope * np.sin(k * phase + rng.uniform(0, 2 * np.pi)) for k in harmonics)
-    tone = tone * (1.0 + rng.uniform(0.0, 0.5) * np.sin(2 * np.pi * rng.uniform(0.2, 4.0) * t + rng.uniform(0, 2 * np.pi)))
-    rms = np.sqrt(np.mean(tone**2))
-    return tone / rms if rms > 0 else tone
-
-
-FLUCTUATION_BANDS = 6  # log-spaced bands of `fluctuate`, each with its own level envelope
-FLUCTUATION_LOW_HZ = 100.0  # lowest band edge of `fluctuate` (everything below is in the first band)
-FLUCTUATION_CONTROL_STEP = 64  # samples between the computed points of the level envelopes
-
-
-@lru_cache(maxsize=4)
-def _fluctuation_masks(n: int, sample_rate: int) -> np.ndarray:
-    """(FLUCTUATION_BANDS, n // 2 + 1) rfft masks of `fluctuate`'s bands, log-spaced from FLUCTUATION_LOW_HZ to
-    Nyquist, with cos^2 / sin^2 crossfades one band wide centred on the edges, so they sum to one."""
-    freqs_hz = np.fft.rfftfreq(n, 1.0 / sample_rate)
-    edges_oct = np.linspace(np.log2(FLUCTUATION_LOW_HZ), np.log2(sample_rate / 2.0), FLUCTUATION_BANDS + 1)
-    position = (np.log2(np.maximum(freqs_hz, 1e-9)) - edges_oct[0]) / (edges_oct[1] - edges_oct[0])  # in band widths
-    masks = []
-    for band in range(FLUCTUATION_BANDS):
-        d = position - band
-        rise = np.clip(d + 0.5, 0.0, 1.0) if band > 0 else np.ones_like(d)
-        fall = np.clip(d - 0.5, 0.0, 1.0) if band < FLUCTUATION_BANDS - 1 else np.zeros_like(d)
-        masks.append(np.sin(0.5 * np.pi * rise) ** 2 - np.sin(0.5 * np.pi * fall) ** 2)
-    return np.stack(masks)
-
-
-def fluctuate(rng: np.random.Generator, audio: np.ndarray, sample_rate: int, std_db: float) -> np.ndarray:
-    """Slow random level wander of (channels, samples) noise, per frequency band, keeping its RMS.
-
-    Real "stationary" noise is never as steady as generated Gaussian noise: wind gusts, rain swells,
-    an engine's load varies, a fan beats. The noise is split into FLUCTUATION_BANDS log-spaced bands
-    by complementary raised-cosine masks (they sum to one) and each band's level follows its own
-    smooth random envelope in dB, the sum of a component shared by all bands and one of its own
-    (shared weight uniform in 0..1), each a sum of three sinusoids at 0.1-8 Hz (log-uniform), scaled
-    to a standard deviation of `std_db`. A level wander of std s dB scores about s on
-    `datagen.stationarity` (3 dB is its default threshold), so training noise covers the range of
-    real noise the corpus filter admits.
-    """
-    n = audio.shape[-1]
-    if std_db <= 0.0 or n < 2:
-        return audio
-    # envelopes at a control rate of sample_rate / FLUCTUATION_CONTROL_STEP (they are below 8 Hz), then linear
-    # interpolation of the gains to every sample
-    control = np.arange(0, n + FLUCTUATION_CONTROL_STEP, FLUCTUATION_CONTROL_STEP)
-    t = control / sample_rate
-
-    def envelope() -> np.ndarray:
-        freqs_hz = np.exp(rng.uniform(np.log(0.1), np.log(8.0), 3))
-        wave = sum(rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs_hz)
-        std = np.std(wave)
-        return wave / std if std > 0 else wave
-
-    shared_weight = rng.uniform(0.0, 1.0)
-    shared = envelope()
-    spectrum = np.fft.rfft(audio.astype(np.float64), axis=-1)
-    samples = np.arange(n)
-    out = np.zeros((audio.shape[0], n))
-    for mask in _fluctuation_masks(n, sample_rate):
-        level_db = std_db * (shared_weight * shared + np.sqrt(1.0 - shared_weight**2) * envelope())
-        gain = np.interp(samples, control, 10.0 ** (level_db / 20.0))
-        out += np.fft.irfft(spectrum * mask, n=n, axis=-1) * gain
-    return _at_rms(out, _rms(audio)).astype(np.float32)
-
-
-BANDLIMIT_TRANSITION_OCT = 1 / 6  # raised-cosine roll-off of `lowpass`, above the cutoff
-BANDLIMIT_STOP_DB = -90.0  # stop-band gain of `lowpass`
-
-
-def lowpass(audio: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
-    """Zero-phase steep low-pass of (channels, samples) audio: unity gain up to `cutoff_hz`, a
-    raised-cosine roll-off over BANDLIMIT_TRANSITION_OCT octave, BANDLIMIT_STOP_DB above (FFT domain)."""
-    n = audio.shape[-1]
-    freqs_hz = np.fft.rfftfreq(n, 1.0 / sample_rate)
-    position = np.clip(np.log2(np.maximum(freqs_hz, 1e-9) / cutoff_hz) / BANDLIMIT_TRANSITION_OCT, 0.0, 1.0)
-    stop = 10.0 ** (BANDLIMIT_STOP_DB / 20.0)
-    gain = stop + (1.0 - stop) * 0.5 * (1.0 + np.cos(np.pi * position))
-    return np.fft.irfft(np.fft.rfft(audio.astype(np.float64), axis=-1) * gain, n=n, axis=-1).astype(np.float32)
-
-
-def _random_cutoff_hz(rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> float:
-    high = min(cfg.bandlimit_max_hz, 0.45 * sample_rate)
-    return float(np.exp(rng.uniform(np.log(min(cfg.bandlimit_min_hz, high)), np.log(high))))
-
-
 # --------------------------------------------------------------------------------------------------
 # datasets
 # --------------------------------------------------------------------------------------------------
@@ -295,6 +149,7 @@ class TrainDataset(Dataset):
         for i, row in enumerate(self.rows):
             self.by_noise_type[row["noise_type"]].append(i)
         self.noise_types = sorted(self.by_noise_type)
+        self.transforms = augmentations(self.augment, self.layout.sample_rate, self._other_noise) if self.augment else []
 
     @property
     def source_types(self) -> list[str]:
@@ -323,6 +178,17 @@ class TrainDataset(Dataset):
     def _random_crop(self, rng: np.random.Generator, length: int) -> int:
         return int(rng.integers(0, max(length - self.crop, 0) + 1))
 
+    def _other_noise(self, rng: np.random.Generator, noise_type: str) -> tuple[np.ndarray, str] | None:
+        """A random crop of the noise of an example of another noise type -> (audio, its type); None if the
+        split has one noise type."""
+        others = [t for t in self.noise_types if t != noise_type]
+        if not others:
+            return None
+        other_type = others[int(rng.integers(len(others)))]
+        j = self.by_noise_type[other_type][int(rng.integers(len(self.by_noise_type[other_type])))]
+        with self._member(self.rows[j], "noise") as other_file:
+            return self._read_crop(other_file, self._random_crop(rng, other_file.frames)), other_type
+
     def __getitem__(self, key) -> dict:
         epoch, draw, i = (int(k) for k in key) if isinstance(key, (tuple, list)) else (0, int(key), int(key))
         rng = np.random.default_rng([self.seed, epoch, draw, 0x7A1])
@@ -335,38 +201,10 @@ class TrainDataset(Dataset):
         noise_type = row["noise_type"]
         augmented = self.augment is not None and rng.random() < self.augment.prob
         if augmented:
-            cfg = self.augment
-            level = _rms(noise)
-            rate = self.layout.sample_rate
-            if rng.random() < cfg.color_prob:
-                noise = colour_noise(rng, noise, rate, cfg)
-            if rng.random() < cfg.fluctuation_prob:
-                noise = fluctuate(rng, noise, rate, rng.uniform(0.0, cfg.fluctuation_max_db))
-            if rng.random() < cfg.tone_prob:
-                tone = drifting_tone(rng, noise.shape[-1], rate, cfg) * level * 10.0 ** (rng.uniform(cfg.tone_min_db, cfg.tone_max_db) / 20.0)
-                noise = _at_rms(noise + tone.astype(np.float32), level)
-            if rng.random() < cfg.bandlimit_noise_prob:
-                noise = _at_rms(lowpass(noise, rate, _random_cutoff_hz(rng, cfg, rate)), level)
-            if rng.random() < cfg.bandlimit_clean_prob:
-                clean = lowpass(clean, rate, _random_cutoff_hz(rng, cfg, rate))
-            if rng.random() < cfg.mix_noise_prob and len(self.noise_types) > 1:
-                others = [t for t in self.noise_types if t != row["noise_type"]]
-                other_type = others[int(rng.integers(len(others)))]
-                j = self.by_noise_type[other_type][int(rng.integers(len(self.by_noise_type[other_type])))]
-                with self._member(self.rows[j], "noise") as other_file:
-                    other = self._read_crop(other_file, self._random_crop(rng, other_file.frames))
-                if other.shape[0] != noise.shape[0]:
-                    other = np.broadcast_to(other.mean(axis=0, keepdims=True), noise.shape)
-                rel = 10.0 ** (rng.uniform(cfg.mix_noise_min_db, cfg.mix_noise_max_db) / 20.0)
-                other_level = _rms(other)
-                if other_level > 0:
-                    noise = _at_rms(noise + other * (rel * level / other_level), level)
-                    noise_type = f"{noise_type}+{other_type}"
-            new_snr = float(rng.uniform(cfg.snr_min_db, cfg.snr_max_db))
-            noise = noise * 10.0 ** ((float(row["snr_measured_db"]) - new_snr) / 20.0)
-            snr = new_snr
-            gain = 10.0 ** (rng.uniform(cfg.gain_min_db, cfg.gain_max_db) / 20.0)
-            clean, noise = clean * gain, noise * gain
+            mix = Mix(clean, noise, snr, float(row["snr_measured_db"]), noise_type, rms(noise))
+            for transform in self.transforms:
+                mix = transform(rng, mix)
+            clean, noise, snr, noise_type = mix.clean, mix.noise, mix.snr_db, mix.noise_type
         clean_t = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.float32))
         noise_t = torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32))
         return {

@@ -50,7 +50,7 @@ import torch
 from manifests.bands import BandLayout
 from manifests.cli_errors import int_at_least
 
-from . import dsp
+from .controls import SCALAR_CONTROL_NAMES, SPECS
 from .device import DEVICE_NAMES
 from .reducer import (NoiseReducer, check_noise_profile, check_overrides, measure_noise, resample,
                       with_controls)
@@ -65,7 +65,7 @@ FORMATS = {
     ".au": ("AU", None), ".snd": ("AU", None),
 }
 AUDIO_EXTENSIONS = tuple(FORMATS)
-# command-line flag -> control name; units come from dsp.CONTROL_SPECS
+# command-line flag -> control name; units come from controls.CONTROL_SPECS
 OVERRIDE_FLAGS = {
     "reduction_db": "--reduction-db",
     "threshold_db": "--threshold-db",
@@ -80,7 +80,7 @@ _LABELS = {"reduction_db": "reduction", "threshold_db": "threshold", "knee_db": 
 
 
 # shortest noise-only recording `--noise-profile` measures: ~24 STFT frames at 48 kHz, where the profile of a
-# one-bin band still scatters by ~1.2 dB (`dsp.MEAN_RIPPLE_DB` / sqrt(frames))
+# one-bin band still scatters by ~1.2 dB (`bandmap.MEAN_RIPPLE_DB` / sqrt(frames))
 MIN_NOISE_CLIP_S = 0.25
 MAX_BLOCK_S = 600.0  # longest streaming block (memory: a block of 48 kHz stereo float32 takes 0.4 MB/s)
 MAX_NOISE_CLIP_S = 60.0  # longest stretch read from a noise recording or region (memory; a minute is plenty)
@@ -247,12 +247,12 @@ def load_noise_profile(path: str, layout: BandLayout) -> dict[str, np.ndarray]:
 def describe_controls(controls: Mapping[str, Tensor], layout: BandLayout, overridden: set[str]) -> str:
     """One line of the controls in units; overridden ones are marked '(set)'."""
     parts = []
-    order = ["reduction_db", "threshold_db"] + [n for n in dsp.SCALAR_CONTROL_NAMES if n not in ("reduction_db", "threshold_db")]
+    order = ["reduction_db", "threshold_db"] + [n for n in SCALAR_CONTROL_NAMES if n not in ("reduction_db", "threshold_db")]
     for name in order:
         if name not in controls:
             continue
         value = float(controls[name].reshape(-1)[0])
-        unit = dsp.SPECS[name].unit
+        unit = SPECS[name].unit
         digits = 1 if unit == "dB" or (unit == "ms" and value < 9.95) else 0
         parts.append(f"{_LABELS.get(name, name)} {value:.{digits}f} {unit}" + (" (set)" if name in overridden else ""))
     centres = layout.band_centers_hz
@@ -524,7 +524,7 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
                         help="format of the files written into an output folder, by extension: "
                              f"{', '.join(e[1:] for e in AUDIO_EXTENSIONS)} (default: each input's own)")
     for name, flag in OVERRIDE_FLAGS.items():
-        spec = dsp.SPECS[name]
+        spec = SPECS[name]
         parser.add_argument(flag, type=float, default=None, dest=name, metavar=spec.unit.upper(),
                             help=f"replace the predicted {name} ({spec.unit}; trained range {spec.min:g}..{spec.max:g}, "
                                  f"default {spec.default:g}): " + spec.description.replace("%", "%%"))

@@ -4,7 +4,7 @@ Methods, all run on the whole noisy clips of the split:
 
 - ``noisy``: the input itself (SI-SDRi 0 by definition);
 - ``dsp_blind``: the spectral gate with the classic blind noise estimate
-  (`dsp.blind_noise_profile_db`) and every other control at its default;
+  (`blind.blind_noise_profile_db`) and every other control at its default;
 - ``dsp_oracle``: the same gate with the *true* noise profile, measured on the example's noise
   member with the gate's own STFT and power normalization, and default controls: the upper bound of
   a fixed rule that knows the noise;
@@ -45,7 +45,12 @@ from manifests.bands import BandLayout
 from manifests.cli_errors import int_at_least
 from manifests.io import band_layout, join, open_example, read_manifest
 
-from . import cost, dsp, metrics
+from . import cost, metrics
+from .bandmap import bins_to_bands_power
+from .blind import blind_noise_profile_db
+from .controls import SCALAR_CONTROL_NAMES, SPECS, make_controls
+from .gate import spectral_gate
+from .stft import power_density, power_to_db, stft
 from .device import resolve_device
 
 Tensor = torch.Tensor
@@ -73,8 +78,8 @@ def snr_bucket(snr_db: float) -> str:
 def oracle_profile_db(noise: Tensor, layout: BandLayout) -> Tensor:
     """True band profile (batch, n_bands) dB of the noise member, with the gate's own STFT and power
     density (mean over frames and channels, then over each band's bins)."""
-    power = dsp.power_density(dsp.stft(noise, layout), layout).mean(dim=(1, 3))  # (B, F)
-    return dsp.power_to_db(dsp.bins_to_bands_power(power, layout))
+    power = power_density(stft(noise, layout), layout).mean(dim=(1, 3))  # (B, F)
+    return power_to_db(bins_to_bands_power(power, layout))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -179,13 +184,13 @@ def evaluate_examples(rows: list[dict], root: str, layout: BandLayout, models: d
     methods: dict[str, Callable[[Tensor, Tensor], tuple[Tensor, Tensor | None, dict]]] = {}
 
     def gate(profile: Tensor, noisy: Tensor) -> Tensor:
-        controls = dsp.make_controls(noisy.shape[0], layout, device=noisy.device, noise_profile_db=profile)
-        return dsp.spectral_gate(noisy, controls, layout)
+        controls = make_controls(noisy.shape[0], layout, device=noisy.device, noise_profile_db=profile)
+        return spectral_gate(noisy, controls, layout)
 
     methods["noisy"] = lambda noisy, noise: (noisy, None, {})
 
     def blind(noisy, noise):
-        profile = dsp.blind_noise_profile_db(noisy, layout)
+        profile = blind_noise_profile_db(noisy, layout)
         return gate(profile, noisy), profile, {}
 
     def oracle(noisy, noise):
@@ -247,7 +252,7 @@ def evaluate_examples(rows: list[dict], root: str, layout: BandLayout, models: d
                         "profile_err_db": math.nan if err is None else float(err[i]),
                     }
                     rec["worse"] = float(rec["si_sdri"] < 0.0)
-                    for control in dsp.SCALAR_CONTROL_NAMES:
+                    for control in SCALAR_CONTROL_NAMES:
                         value = controls.get(control)
                         rec[control] = float(value[i].reshape(-1)[0]) if value is not None else math.nan
                     detail = controls.get("tonal_detail")
@@ -333,10 +338,10 @@ def method_costs(layout: BandLayout, models: dict, seconds: float = 10.0, repeat
                  timing: bool = True) -> dict[str, dict]:
     """Parameters, MACs per second of audio and real-time factor (one CPU core, `seconds` of mono at
     the layout's rate, best of `repeats`) of every method."""
-    from .controller import Denoiser, estimate_macs_per_second
+    from .controller import Denoiser
 
     frames_s = layout.sample_rate / layout.hop
-    gate_macs = dsp.dsp_macs_per_second(layout)["total"]
+    gate_macs = cost.gate_macs_per_second(layout)["total"]
     costs = {
         "noisy": {"params": 0, "macs_per_s": 0.0, "rtf": 0.0},
         # blind estimate: the quantile selection over frames ~ 2 MACs per bin-frame, then the band average
@@ -347,9 +352,9 @@ def method_costs(layout: BandLayout, models: dict, seconds: float = 10.0, repeat
 
     def gate_fn(blind: bool):
         def run(audio):
-            profile = (dsp.blind_noise_profile_db(audio, layout) if blind
+            profile = (blind_noise_profile_db(audio, layout) if blind
                        else torch.full((1, layout.n_bands), -60.0))
-            return dsp.spectral_gate(audio, dsp.make_controls(1, layout, noise_profile_db=profile), layout)
+            return spectral_gate(audio, make_controls(1, layout, noise_profile_db=profile), layout)
         return run
 
     if timing:
@@ -359,7 +364,7 @@ def method_costs(layout: BandLayout, models: dict, seconds: float = 10.0, repeat
     for name, model in models.items():
         cpu_model = cost.cpu_copy(model)
         if isinstance(cpu_model, Denoiser):
-            macs = estimate_macs_per_second(cpu_model.controller, 1, seconds)["total"]
+            macs = cost.controller_macs_per_second(cpu_model.controller, 1, seconds)["total"]
         else:
             macs = cost.module_macs(cpu_model, lambda: cpu_model.denoise(audio)) / seconds
             macs += cost.stft_macs_per_second(getattr(cpu_model, "layout", layout))
@@ -461,12 +466,12 @@ def write_report(out_dir: Path, summary: list[dict], results: list[dict], costs:
 
     if "controller" in methods:
         parts += ["## Controls predicted by the controller (mean ± std)", ""]
-        header = ["source"] + [f"{n} ({dsp.SPECS[n].unit})" for n in dsp.SCALAR_CONTROL_NAMES]
+        header = ["source"] + [f"{n} ({SPECS[n].unit})" for n in SCALAR_CONTROL_NAMES]
         body = []
         for source in sorted({r["source_type"] for r in results}, key=lambda s: (s != "speech", s)):
             recs = [r for r in results if r["method"] == "controller" and r["source_type"] == source]
             line = [source]
-            for n in dsp.SCALAR_CONTROL_NAMES:
+            for n in SCALAR_CONTROL_NAMES:
                 v = np.array([r[n] for r in recs])
                 line.append(f"{v.mean():.1f} ± {v.std():.1f}")
             body.append(line)

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from . import dsp
+from .controls import SCALAR_CONTROL_NAMES, SPECS
 
 Tensor = torch.Tensor
 
@@ -85,9 +85,9 @@ def profile_loss(predicted_db: Tensor, target_db: Tensor, band_weights: Tensor |
     return (error * w).sum(dim=-1).mean()
 
 
-def control_regularizer(normalized: Mapping[str, Tensor], names: Sequence[str] = dsp.SCALAR_CONTROL_NAMES) -> Tensor:
+def control_regularizer(normalized: Mapping[str, Tensor], names: Sequence[str] = SCALAR_CONTROL_NAMES) -> Tensor:
     """Mean squared distance of normalized (0..1) scalar controls to their defaults' normalized values."""
-    terms = [(normalized[n] - dsp.SPECS[n].default_normalized).square().mean() for n in names if n in normalized]
+    terms = [(normalized[n] - SPECS[n].default_normalized).square().mean() for n in names if n in normalized]
     if not terms:
         return torch.zeros(())
     return torch.stack(terms).mean()

@@ -1,11 +1,11 @@
 """The black-box baseline: a convolutional-recurrent mask estimator on the gate's own STFT.
 
-Noisy audio -> `dsp.stft` (the shared `BandLayout` framing) -> per-bin log power density averaged
+Noisy audio -> `stft.stft` (the shared `BandLayout` framing) -> per-bin log power density averaged
 over channels (dB, minus the clip's mean dB, / 20: invariant to the input level) -> a 1-D conv over
 frames with the bins as channels (kernel 3, `hidden` channels) + LayerNorm + GELU -> a bidirectional
 GRU (`gru_layers`, `hidden` units per direction) -> a linear layer to one mask value per bin ->
 sigmoid. The mask (one per bin and frame, shared by all channels) multiplies the complex STFT and
-`dsp.istft` resynthesizes. 2.1 M parameters with the defaults (hidden 256, 1 GRU layer); a training
+`stft.istft` resynthesizes. 2.1 M parameters with the defaults (hidden 256, 1 GRU layer); a training
 step costs about as much as one of the controller + gate (the recurrent layer dominates on CPU).
 
 It is trained with the stage-2 audio loss on the same data (training/train.py). It has no
@@ -16,14 +16,12 @@ blocks (1 s of overlap, linear crossfade; bounded memory; the bidirectional GRU 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from manifests.bands import BandLayout, erb_layout
 
-from . import dsp
+from .stft import istft, power_density, power_to_db, stft
 
 Tensor = torch.Tensor
 
@@ -45,7 +43,7 @@ class MaskNet(nn.Module):
 
     def mask(self, power: Tensor) -> Tensor:
         """(batch, channels, n_bins, frames) power density -> (batch, n_bins, frames) mask in (0, 1)."""
-        db = dsp.power_to_db(power.mean(dim=1))  # (B, F, T)
+        db = power_to_db(power.mean(dim=1))  # (B, F, T)
         x = (db - db.mean(dim=(1, 2), keepdim=True)) / 20.0
         h = torch.nn.functional.gelu(self.norm(self.conv(x).transpose(1, 2)))  # (B, T, H)
         h, _ = self.gru(h)
@@ -55,9 +53,9 @@ class MaskNet(nn.Module):
         """(batch, channels, samples) -> denoised, same shape."""
         if audio.ndim != 3:
             raise ValueError(f"audio must be (batch, channels, samples), got {tuple(audio.shape)}")
-        spec = dsp.stft(audio, self.layout)
-        mask = self.mask(dsp.power_density(spec, self.layout))
-        return dsp.istft(spec * mask.unsqueeze(1), self.layout, audio.shape[-1])
+        spec = stft(audio, self.layout)
+        mask = self.mask(power_density(spec, self.layout))
+        return istft(spec * mask.unsqueeze(1), self.layout, audio.shape[-1])
 
     @torch.no_grad()
     def denoise(self, audio: Tensor, block_s: float = 10.0, return_controls: bool = False, overlap_s: float = 1.0):
@@ -86,17 +84,3 @@ class MaskNet(nn.Module):
                 weight[start:end] += w
             out = out / weight.clamp_min(1e-6)
         return (out, {}) if return_controls else out
-
-
-def masknet_macs_per_second(model: MaskNet, channels: int = 1) -> float:
-    """Approximate multiply-accumulates per second of audio (network + STFT/iSTFT)."""
-    layout = model.layout
-    frames_s = layout.sample_rate / layout.hop
-    hidden = model.conv.out_channels
-    units = model.gru.hidden_size
-    net = model.conv.in_channels * hidden * 3 + model.out.in_features * model.out.out_features
-    for layer in range(model.gru.num_layers):
-        inp = hidden if layer == 0 else 2 * units
-        net += 2 * 3 * (inp * units + units * units)
-    fft = layout.n_fft * math.log2(layout.n_fft) + layout.n_fft
-    return frames_s * (net + channels * (2 * fft + layout.n_fft + 2 * layout.n_bins))

@@ -15,7 +15,7 @@
 Audio is ``(samples,)`` (mono) or ``(channels, samples)``, floating point, any length and rate: the
 model runs at its layout's rate (48 kHz) and other rates are resampled with soxr (HQ) on the way in
 and back. The gate is stereo-linked: one gain for all channels. Controls are in their units
-(`dsp.CONTROL_SPECS`); any given as keyword arguments replace the prediction, within the range the
+(`controls.CONTROL_SPECS`); any given as keyword arguments replace the prediction, within the range the
 controller was trained on. A stream's output lags its input by at most `ReducerStream.latency_samples`
 (one FFT frame plus a hop) at the model's rate; at other rates the resamplers' buffering, which
 depends on the block size, adds to it (`ReducerStream.pending_samples` is the lag at any moment).
@@ -34,7 +34,10 @@ import torch
 
 from manifests.bands import POWER_FLOOR_DB, BandLayout
 
-from . import dsp
+from .bandmap import bins_to_bands_power, mean_shape_db
+from .controls import CONTROL_NAMES, NOISE_SHAPE_KEY, SPECS
+from .stft import power_to_db
+from .streaming import StreamingGate
 from .data import noise_power_bins
 from .device import resolve_device
 
@@ -62,12 +65,12 @@ def shipped_model_path() -> Path:
 
 
 def check_overrides(overrides: Mapping[str, float], labels: Mapping[str, str] | None = None) -> None:
-    """Refuse a control value outside the range the controller was trained to predict (`dsp.CONTROL_SPECS`);
+    """Refuse a control value outside the range the controller was trained to predict (`controls.CONTROL_SPECS`);
     `labels` names the controls in messages (e.g. command-line flags)."""
     for name, value in overrides.items():
-        spec = dsp.SPECS.get(name)
+        spec = SPECS.get(name)
         if spec is None or name == "noise_profile_db":
-            known = ", ".join(n for n in dsp.CONTROL_NAMES if n != "noise_profile_db")
+            known = ", ".join(n for n in CONTROL_NAMES if n != "noise_profile_db")
             raise ReducerError(f"unknown control {name!r}; the controls that can be set are {known} "
                                "(the noise profile comes from a noise clip)")
         if not math.isfinite(value) or not spec.min <= value <= spec.max:
@@ -77,7 +80,7 @@ def check_overrides(overrides: Mapping[str, float], labels: Mapping[str, str] | 
 
 def check_noise_profile(profile_db: np.ndarray, what: str) -> None:
     """Refuse a per-band noise profile (dB) that is not finite, is silent, or leaves the control's range."""
-    spec = dsp.SPECS["noise_profile_db"]
+    spec = SPECS["noise_profile_db"]
     if not np.isfinite(profile_db).all():
         raise ReducerError(f"{what}: the noise profile holds non-finite values; give a noise recording or finite dB values")
     if float(np.max(profile_db)) <= POWER_FLOOR_DB + 1e-3:
@@ -92,8 +95,8 @@ def measure_noise(noise: np.ndarray, rate: int, layout: BandLayout) -> dict[str,
     """Gate controls measured from noise-only audio, (frames, channels) at `rate`, resampled to the model's rate:
 
     - ``noise_profile_db`` (n_bands,) dB, as the training targets are measured (`data.profile_target_db`);
-    - its in-band shape (`dsp.NOISE_SHAPE_KEY`, (n_bins,) dB): the per-bin mean power relative to the band
-      levels, with the deadband of `dsp.mean_shape_db`;
+    - its in-band shape (`controls.NOISE_SHAPE_KEY`, (n_bins,) dB): the per-bin mean power relative to the band
+      levels, with the deadband of `bandmap.mean_shape_db`;
     - ``tonal_detail`` 1 in every band: a measured shape is not a blind guess, so the gate follows it fully.
     """
     noise = np.asarray(noise, dtype=np.float32)
@@ -101,9 +104,9 @@ def measure_noise(noise: np.ndarray, rate: int, layout: BandLayout) -> dict[str,
         raise ReducerError("the noise holds no finite sample")
     data = resample(np.nan_to_num(noise, nan=0.0, posinf=0.0, neginf=0.0), rate, layout.sample_rate)
     mean, frames = noise_power_bins(torch.from_numpy(np.ascontiguousarray(data.T))[None], layout)
-    profile = dsp.power_to_db(dsp.bins_to_bands_power(mean, layout)).to(torch.float32)
-    shape = dsp.mean_shape_db(dsp.power_to_db(mean), layout, frames).to(torch.float32)
-    return {"noise_profile_db": profile[0].numpy(), dsp.NOISE_SHAPE_KEY: shape[0].numpy(),
+    profile = power_to_db(bins_to_bands_power(mean, layout)).to(torch.float32)
+    shape = mean_shape_db(power_to_db(mean), layout, frames).to(torch.float32)
+    return {"noise_profile_db": profile[0].numpy(), NOISE_SHAPE_KEY: shape[0].numpy(),
             "tonal_detail": np.ones(layout.n_bands, dtype=np.float32)}
 
 
@@ -121,10 +124,10 @@ def with_controls(controls: Mapping[str, Tensor], values: Mapping[str, float | n
 def controls_in_units(controls: Mapping[str, Tensor]) -> dict[str, float | np.ndarray]:
     """Batch-1 control tensors -> plain values: floats for the scalars, (n_bands,) arrays for the per-band ones."""
     values: dict[str, float | np.ndarray] = {}
-    for name in dsp.CONTROL_NAMES:
+    for name in CONTROL_NAMES:
         if name in controls:
             flat = controls[name].detach().reshape(-1).cpu().double().numpy()
-            values[name] = float(flat[0]) if not dsp.SPECS[name].per_band else flat.astype(np.float32)
+            values[name] = float(flat[0]) if not SPECS[name].per_band else flat.astype(np.float32)
     return values
 
 
@@ -308,9 +311,9 @@ class ReducerStream:
             raise ReducerError(f"channels {channels}: give at least 1")
         layout = reducer.layout
         self.reducer, self.sample_rate, self.channels = reducer, sample_rate, channels
-        self.gate = dsp.StreamingGate(controls, layout, 1, channels, block_s=reducer.block_s,
-                                      link_channels=reducer.model.link_channels, device=reducer.device,
-                                      dtype=torch.float32)
+        self.gate = StreamingGate(controls, layout, 1, channels, block_s=reducer.block_s,
+                                  link_channels=reducer.model.link_channels, device=reducer.device,
+                                  dtype=torch.float32)
         self.to_model = Resampler(sample_rate, layout.sample_rate, channels)
         self.from_model = Resampler(layout.sample_rate, sample_rate, channels)
         self.received = 0

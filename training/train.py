@@ -343,110 +343,149 @@ def _lr_at(stage: _Stage, step: int, steps_per_epoch: int) -> float:
     return stage.lr * (LR_FINAL_FRACTION + (1.0 - LR_FINAL_FRACTION) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def _run_stage(run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: torch.device,
-               hooks: Mapping[str, Callable], elapsed_by_stage: dict[str, float]) -> dict:
-    """Train (or resume, or skip if done) one stage; returns its last valid metrics (+ status)."""
-    optimizer = torch.optim.AdamW(stage.module.parameters(), lr=stage.lr, weight_decay=0.0)
-    start_epoch, step, elapsed = 0, 0, 0.0
-    average = None
-    if stage.path.exists():
-        ckpt = load_checkpoint(stage.path, map_location=device)
+class StageRunner:
+    """One training stage in named steps: `resume` (or start), `train_epoch`, `validate`, `checkpoint`, and
+    `run` for the whole stage (resuming, skipping when done, stopping on the time cap)."""
+
+    def __init__(self, run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: torch.device,
+                 hooks: Mapping[str, Callable], elapsed_by_stage: dict[str, float]):
+        self.run, self.stage, self.loader, self.sampler, self.device = run, stage, loader, sampler, device
+        self.hooks, self.elapsed_by_stage = hooks, elapsed_by_stage
+        self.optimizer = torch.optim.AdamW(stage.module.parameters(), lr=stage.lr, weight_decay=0.0)
+        self.average: WeightAverage | None = None
+        self.start_epoch, self.step, self.elapsed = 0, 0, 0.0
+        self.last_metrics: dict = {}
+
+    def resume(self) -> dict | None:
+        """Load the stage's checkpoint if there is one; returns the stage's result if it is already complete."""
+        stage, run = self.stage, self.run
+        if not stage.path.exists():
+            run.sync_metrics(stage.name, -1, None)
+            if stage.ema_decay > 0:
+                self.average = WeightAverage(stage.module, stage.ema_decay)
+            return None
+        ckpt = load_checkpoint(stage.path, map_location=self.device)
         stage.module.load_state_dict(ckpt["state_dict"])  # with an EMA: the average, the stage's result
         run.sync_metrics(stage.name, ckpt["epoch"], ckpt["extra"].get("log_entry"))
-        elapsed_by_stage[stage.name] = float(ckpt["extra"].get("elapsed_s", 0.0))
+        self.elapsed_by_stage[stage.name] = float(ckpt["extra"].get("elapsed_s", 0.0))
         if ckpt["extra"].get("complete"):
             run.log(f"[{stage.name}] already complete (epoch {ckpt['epoch'] + 1}/{stage.epochs}); skipping")
             return {**ckpt["metrics"], "epochs_done": ckpt["epoch"] + 1,
                     "time_limited": bool(ckpt["extra"].get("time_limited"))}
         if stage.ema_decay > 0:  # the average starts from the loaded state_dict; the optimizer resumes the raw weights
-            average = WeightAverage(stage.module, stage.ema_decay)
+            self.average = WeightAverage(stage.module, stage.ema_decay)
             stage.module.load_state_dict(ckpt["extra"]["raw_state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-        start_epoch, step, elapsed = ckpt["epoch"] + 1, ckpt["step"], float(ckpt["extra"].get("elapsed_s", 0.0))
-        run.log(f"[{stage.name}] resuming after epoch {ckpt['epoch'] + 1}/{stage.epochs} (step {step})")
-        last_metrics = ckpt["metrics"]
-    else:
-        run.sync_metrics(stage.name, -1, None)
-        last_metrics = {}
-        if stage.ema_decay > 0:
-            average = WeightAverage(stage.module, stage.ema_decay)
-    if stage.epochs == 0:
-        run.log(f"[{stage.name}] 0 epochs: skipped")
-        return {"epochs_done": 0, "time_limited": False}
-    steps_per_epoch = len(loader)
-    if steps_per_epoch == 0:
-        raise TrainingError(f"[{stage.name}] an epoch holds no whole batch: lower data.batch_size "
-                            f"({loader.batch_size}) or raise data.epoch_size")
-    time_limited = False
-    for epoch in range(start_epoch, stage.epochs):
-        began = time.perf_counter()
+        self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        self.start_epoch, self.step = ckpt["epoch"] + 1, ckpt["step"]
+        self.elapsed = float(ckpt["extra"].get("elapsed_s", 0.0))
+        run.log(f"[{stage.name}] resuming after epoch {ckpt['epoch'] + 1}/{stage.epochs} (step {self.step})")
+        self.last_metrics = ckpt["metrics"]
+        return None
+
+    def _backward_step(self, epoch: int, batch_index: int, loss: Tensor) -> None:
+        stage = self.stage
+        if not bool(torch.isfinite(loss.detach())):
+            _stop(self.run, stage, epoch, batch_index, f"non-finite loss ({float(loss.detach())})")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if stage.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(stage.module.parameters(), stage.grad_clip)
+        else:
+            norm = torch.sqrt(sum(p.grad.square().sum() for p in stage.module.parameters() if p.grad is not None))
+        if not bool(torch.isfinite(norm)):
+            _stop(self.run, stage, epoch, batch_index, f"non-finite gradient norm ({float(norm)})")
+        self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.step)
+        self.step += 1
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the loader -> mean training losses of the epoch."""
+        stage = self.stage
+        steps_per_epoch = len(self.loader)
         stage.module.train()
-        sampler.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
         sums: dict[str, float] = {}
-        for i, batch in enumerate(loader):
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(stage, step, steps_per_epoch)
+        for i, batch in enumerate(self.loader):
+            for group in self.optimizer.param_groups:
+                group["lr"] = _lr_at(stage, self.step, steps_per_epoch)
             loss, parts = stage.step(batch)
-            if "loss" in hooks:
-                loss = hooks["loss"](stage.name, epoch, i, loss)
-            if not bool(torch.isfinite(loss.detach())):
-                _stop(run, stage, epoch, i, f"non-finite loss ({float(loss.detach())})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if stage.grad_clip > 0:
-                norm = torch.nn.utils.clip_grad_norm_(stage.module.parameters(), stage.grad_clip)
-            else:
-                norm = torch.sqrt(sum(p.grad.square().sum() for p in stage.module.parameters() if p.grad is not None))
-            if not bool(torch.isfinite(norm)):
-                _stop(run, stage, epoch, i, f"non-finite gradient norm ({float(norm)})")
-            optimizer.step()
-            if average is not None:
-                average.update(step)
-            step += 1
+            if "loss" in self.hooks:
+                loss = self.hooks["loss"](stage.name, epoch, i, loss)
+            self._backward_step(epoch, i, loss)
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
         if not is_finite_state(stage.module.state_dict()):
-            _stop(run, stage, epoch, steps_per_epoch - 1, "non-finite weights after the epoch")
-        train_metrics = {k: v / steps_per_epoch for k, v in sums.items()}
-        with _averaged(average):
-            metrics = stage.evaluate()
+            _stop(self.run, stage, epoch, steps_per_epoch - 1, "non-finite weights after the epoch")
+        return {k: v / steps_per_epoch for k, v in sums.items()}
+
+    def validate(self, epoch: int) -> dict:
+        """Validation metrics of the (averaged) weights; non-finite ones stop the run."""
+        with _averaged(self.average):
+            metrics = self.stage.evaluate()
         bad = [key for key, value in flatten(metrics).items() if isinstance(value, float) and not math.isfinite(value)]
         if bad:
-            _stop(run, stage, epoch, None, f"non-finite validation metrics ({', '.join(bad[:3])})")
-        epoch_time = time.perf_counter() - began
-        elapsed += epoch_time
-        elapsed_by_stage[stage.name] = elapsed
-        out_of_time = stage.max_minutes > 0 and elapsed > stage.max_minutes * 60 and epoch + 1 < stage.epochs
+            _stop(self.run, self.stage, epoch, None, f"non-finite validation metrics ({', '.join(bad[:3])})")
+        return metrics
+
+    def checkpoint(self, epoch: int, train_metrics: dict, metrics: dict, epoch_time: float, out_of_time: bool) -> None:
+        """Write the epoch's checkpoint (atomically) and its metrics line."""
+        stage, run = self.stage, self.run
         complete = epoch + 1 == stage.epochs or out_of_time
-        entry = {"event": "epoch", "stage": stage.name, "epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"],
-                 "train": train_metrics, "valid": metrics, "epoch_time_s": epoch_time, "elapsed_s": elapsed}
-        extra = {"complete": complete, "time_limited": out_of_time, "elapsed_s": elapsed, "log_entry": entry,
+        entry = {"event": "epoch", "stage": stage.name, "epoch": epoch, "step": self.step,
+                 "lr": self.optimizer.param_groups[0]["lr"], "train": train_metrics, "valid": metrics,
+                 "epoch_time_s": epoch_time, "elapsed_s": self.elapsed}
+        extra = {"complete": complete, "time_limited": out_of_time, "elapsed_s": self.elapsed, "log_entry": entry,
                  "config_hash": run.config.result_hash(), "planned_epochs": stage.epochs}
-        if average is not None:
+        if self.average is not None:
             # copies, not views: on_epoch below swaps the averaged weights into the same tensors
             extra["raw_state_dict"] = {k: v.detach().clone() for k, v in stage.module.state_dict().items()}
         if stage.on_epoch is not None:
-            with _averaged(average):
+            with _averaged(self.average):
                 stage.on_epoch(epoch, metrics, extra)
-        save_checkpoint(stage.path, kind=stage.kind, model_config=stage.model_config, layout=loader.dataset.layout,
-                        state_dict=(average or stage.module).state_dict(), optimizer_state=optimizer.state_dict(), stage=stage.name,
-                        epoch=epoch, step=step, metrics=metrics, extra=extra)
+        save_checkpoint(stage.path, kind=stage.kind, model_config=stage.model_config, layout=self.loader.dataset.layout,
+                        state_dict=(self.average or stage.module).state_dict(), optimizer_state=self.optimizer.state_dict(),
+                        stage=stage.name, epoch=epoch, step=self.step, metrics=metrics, extra=extra)
         run.append_metrics(entry)
         run.log(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs} loss {train_metrics['loss']:.4f} | valid {_brief(metrics)} "
                 f"| {epoch_time:.0f} s")
-        last_metrics = metrics
-        if "epoch_end" in hooks:
-            hooks["epoch_end"](stage.name, epoch)
-        if out_of_time:
-            time_limited = True
-            run.log(f"[{stage.name}] WARNING: max_minutes={stage.max_minutes} reached after epoch {epoch + 1}/{stage.epochs}; "
-                    "stopping this stage early (results now depend on the machine's speed; raise max_minutes or lower epochs)")
-            run.append_metrics({"event": "time_limit", "stage": stage.name, "epoch": epoch, "elapsed_s": elapsed})
-            break
-    if average is not None:  # the module leaves the stage holding its result, as a resumed run's skip path loads it
-        stage.module.load_state_dict(average.state_dict())
-    return {**last_metrics, "epochs_done": epoch + 1, "time_limited": time_limited}
+
+    def run_stage(self) -> dict:
+        """Train (or resume, or skip if done) the stage; returns its last valid metrics (+ status)."""
+        stage = self.stage
+        done = self.resume()
+        if done is not None:
+            return done
+        if stage.epochs == 0:
+            self.run.log(f"[{stage.name}] 0 epochs: skipped")
+            return {"epochs_done": 0, "time_limited": False}
+        if len(self.loader) == 0:
+            raise TrainingError(f"[{stage.name}] an epoch holds no whole batch: lower data.batch_size "
+                                f"({self.loader.batch_size}) or raise data.epoch_size")
+        time_limited = False
+        for epoch in range(self.start_epoch, stage.epochs):
+            began = time.perf_counter()
+            train_metrics = self.train_epoch(epoch)
+            metrics = self.validate(epoch)
+            epoch_time = time.perf_counter() - began
+            self.elapsed += epoch_time
+            self.elapsed_by_stage[stage.name] = self.elapsed
+            out_of_time = stage.max_minutes > 0 and self.elapsed > stage.max_minutes * 60 and epoch + 1 < stage.epochs
+            self.checkpoint(epoch, train_metrics, metrics, epoch_time, out_of_time)
+            self.last_metrics = metrics
+            if "epoch_end" in self.hooks:
+                self.hooks["epoch_end"](stage.name, epoch)
+            if out_of_time:
+                time_limited = True
+                self.run.log(f"[{stage.name}] WARNING: max_minutes={stage.max_minutes} reached after epoch {epoch + 1}/"
+                             f"{stage.epochs}; stopping this stage early (results now depend on the machine's speed; "
+                             "raise max_minutes or lower epochs)")
+                self.run.append_metrics({"event": "time_limit", "stage": stage.name, "epoch": epoch, "elapsed_s": self.elapsed})
+                break
+        if self.average is not None:  # the module leaves the stage holding its result, as a resumed run's skip path loads it
+            stage.module.load_state_dict(self.average.state_dict())
+        return {**self.last_metrics, "epochs_done": epoch + 1, "time_limited": time_limited}
 
 
 def _averaged(average: WeightAverage | None):
@@ -504,128 +543,163 @@ def train(config: TrainConfig, run_dir, *, hooks: Mapping[str, Callable] | None 
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: the next run starts clean
 
 
-def _train(config: TrainConfig, run_dir: Path, index: ExampleIndex, device: torch.device, hooks: dict, log) -> dict:
-    run = _Run(run_dir, config, device, log)
-    wall = time.perf_counter()
-    run.log(f"run {run.dir} ({'resumed' if run.resumed else 'new'}): data {config.data.build}, device {device}, "
-            f"{torch.get_num_threads()} torch threads, {config.data.num_workers} data workers")
+class _Objectives:
+    """The training steps, batch -> (loss, logged parts): stage 1 (profile), stage 2 (end to end through the
+    gate) and the mask network (the stage-2 audio objective)."""
 
-    layout = index.layout
-    train_set = TrainDataset(index, "train", config.data.crop_s, config.data.augment, config.seed)
-    sampler = EpochSampler(train_set.source_types, config.data.source_weights, config.data.epoch_size, config.seed)
-    loader = make_loader(train_set, sampler, config.data.batch_size, config.data.num_workers)
-    t0 = time.perf_counter()
-    valid = EvalSet(index, "valid", config.data.eval_crop_s)
-    run.log(f"data: {len(train_set)} train examples ({len(sampler)} per epoch, {len(loader)} batches of "
-            f"{config.data.batch_size} x {config.data.crop_s} s), {len(valid)} valid clips of "
-            f"{valid.noisy.shape[-1] / layout.sample_rate:.2f} s (loaded in {time.perf_counter() - t0:.1f} s)")
+    def __init__(self, config: TrainConfig, denoiser: Denoiser, device: torch.device):
+        self.s1, self.s2 = config.stage1, config.stage2
+        self.denoiser, self.controller, self.device = denoiser, denoiser.controller, device
+        self.mrstft = MultiResolutionSTFTLoss().to(device)
 
-    blind = evaluate_blind_dsp(valid, device, quantile=config.controller.prior_quantile)
-    run.log(f"[baseline] blind DSP, default controls: valid {_brief(blind)}")
-    if not any(e.get("event") == "baseline" for e in run.read_metrics()):
-        run.append_metrics({"event": "baseline", "stage": "blind_dsp", "valid": blind})
-
-    torch.manual_seed(config.seed)
-    controller = Controller(layout, **dataclasses_asdict(config.controller)).to(device)
-    denoiser = Denoiser(controller)
-    model_config = _controller_config(controller)
-    mrstft = MultiResolutionSTFTLoss().to(device)
-    s1, s2 = config.stage1, config.stage2
-
-    def stage1_step(batch):
-        noisy, target = batch["noisy"].to(device), batch["profile_db"].to(device)
-        controls, normalized = controller(noisy, return_normalized=True)
+    def stage1(self, batch):
+        noisy, target = batch["noisy"].to(self.device), batch["profile_db"].to(self.device)
+        controls, normalized = self.controller(noisy, return_normalized=True)
         lp = profile_loss(controls["noise_profile_db"], target)
         lc = control_regularizer(normalized)
-        return s1.weight_profile * lp + s1.weight_controls * lc, {"profile_l1_db": lp.detach(), "controls_reg": lc.detach()}
+        return (self.s1.weight_profile * lp + self.s1.weight_controls * lc,
+                {"profile_l1_db": lp.detach(), "controls_reg": lc.detach()})
 
-    def audio_loss(out, noisy, clean):
+    def audio_loss(self, out, noisy, clean):
         """The stage-2 audio objective (shared with the mask network): MR-STFT - SI-SDR + SI-SDR lost vs the input."""
-        mr = mrstft(out, clean)
+        s2 = self.s2
+        mr = self.mrstft(out, clean)
         sd = si_sdr(out, clean).mean()
         harm = harm_loss(out, noisy, clean)
         loss = s2.weight_mrstft * mr - s2.weight_sisdr * sd + s2.weight_harm * harm
         return loss, {"mrstft": mr.detach(), "si_sdr_db": sd.detach(), "harm_db": harm.detach()}
 
-    def stage2_step(batch):
+    def stage2(self, batch):
+        device = self.device
         noisy, clean, target = batch["noisy"].to(device), batch["clean"].to(device), batch["profile_db"].to(device)
-        out, controls, normalized = denoiser(noisy, return_normalized=True)
-        loss, logged = audio_loss(out, noisy, clean)
+        out, controls, normalized = self.denoiser(noisy, return_normalized=True)
+        loss, logged = self.audio_loss(out, noisy, clean)
         lp = profile_loss(controls["noise_profile_db"], target)
         lc = control_regularizer(normalized)
-        loss = loss + s2.weight_profile * lp + s2.weight_controls * lc
+        loss = loss + self.s2.weight_profile * lp + self.s2.weight_controls * lc
         return loss, {**logged, "profile_l1_db": lp.detach(), "controls_reg": lc.detach()}
 
-    def evaluate_controller():
-        return evaluate_model(denoiser, valid, device)
+    def masknet_step(self, masknet: MaskNet) -> Callable[[dict], tuple[Tensor, dict]]:
+        def step(batch):
+            noisy, clean = batch["noisy"].to(self.device), batch["clean"].to(self.device)
+            return self.audio_loss(masknet(noisy), noisy, clean)
 
-    paths = run.paths
-    results: dict[str, Any] = {"baseline_blind_dsp": blind}
-    elapsed: dict[str, float] = {}  # training + validation seconds per stage, over every invocation
-    stage_times: dict[str, float] = {}
+        return step
 
-    t0 = time.perf_counter()
-    results["stage1"] = _run_stage(run, _Stage("stage1", "controller", controller, model_config, stage1_step, evaluate_controller,
-                                               s1.epochs, s1.max_minutes, s1.lr, s1.grad_clip, paths["stage1"]),
-                                   loader, sampler, device, hooks, elapsed)
-    stage_times["stage1"] = time.perf_counter() - t0
-    if s2.epochs == 0:
-        _save_best(paths, controller, model_config, layout, "stage1", results["stage1"], paths["stage1"])
 
-    best_state: dict[str, Any] = {}
+class _Trainer:
+    """A whole run in named steps: `baseline`, `train_controller` (stages 1 and 2, `best.pt`), `train_masknet`,
+    `finish` (results.json and the summary)."""
 
-    def on_stage2_epoch(epoch: int, metrics: dict, extra: dict) -> None:
-        previous = best_state.get("best")
-        if previous is None or metrics["score"] > previous["score"]:
-            best_state["best"] = {"epoch": epoch, "score": metrics["score"]}
-            save_checkpoint(paths["best"], kind="controller", model_config=model_config, layout=layout,
-                            state_dict=controller.state_dict(), stage="stage2", epoch=epoch, step=0, metrics=metrics,
+    def __init__(self, config: TrainConfig, run_dir: Path, index: ExampleIndex, device: torch.device, hooks: dict, log):
+        self.config, self.device, self.hooks = config, device, hooks
+        self.run = _Run(run_dir, config, device, log)
+        self.wall = time.perf_counter()
+        self.run.log(f"run {self.run.dir} ({'resumed' if self.run.resumed else 'new'}): data {config.data.build}, "
+                     f"device {device}, {torch.get_num_threads()} torch threads, {config.data.num_workers} data workers")
+        self.layout = index.layout
+        data = config.data
+        train_set = TrainDataset(index, "train", data.crop_s, data.augment, config.seed)
+        self.sampler = EpochSampler(train_set.source_types, data.source_weights, data.epoch_size, config.seed)
+        self.loader = make_loader(train_set, self.sampler, data.batch_size, data.num_workers)
+        t0 = time.perf_counter()
+        self.valid = EvalSet(index, "valid", data.eval_crop_s)
+        self.run.log(f"data: {len(train_set)} train examples ({len(self.sampler)} per epoch, {len(self.loader)} batches of "
+                     f"{data.batch_size} x {data.crop_s} s), {len(self.valid)} valid clips of "
+                     f"{self.valid.noisy.shape[-1] / self.layout.sample_rate:.2f} s (loaded in {time.perf_counter() - t0:.1f} s)")
+        self.paths = self.run.paths
+        self.results: dict[str, Any] = {}
+        self.elapsed: dict[str, float] = {}  # training + validation seconds per stage, over every invocation
+        self.stage_times: dict[str, float] = {}
+        self.best: dict[str, Any] | None = None  # stage 2's best epoch so far: {"epoch", "score"}
+
+    def _stage(self, stage: _Stage) -> dict:
+        t0 = time.perf_counter()
+        result = StageRunner(self.run, stage, self.loader, self.sampler, self.device, self.hooks, self.elapsed).run_stage()
+        self.stage_times[stage.name] = time.perf_counter() - t0
+        return result
+
+    def baseline(self) -> None:
+        blind = evaluate_blind_dsp(self.valid, self.device, quantile=self.config.controller.prior_quantile)
+        self.run.log(f"[baseline] blind DSP, default controls: valid {_brief(blind)}")
+        if not any(e.get("event") == "baseline" for e in self.run.read_metrics()):
+            self.run.append_metrics({"event": "baseline", "stage": "blind_dsp", "valid": blind})
+        self.results["baseline_blind_dsp"] = blind
+
+    def _keep_best(self, epoch: int, metrics: dict, extra: dict) -> None:
+        """After each stage-2 epoch: `best.pt` when the validation score is the best so far."""
+        if self.best is None or metrics["score"] > self.best["score"]:
+            self.best = {"epoch": epoch, "score": metrics["score"]}
+            save_checkpoint(self.paths["best"], kind="controller", model_config=self.model_config, layout=self.layout,
+                            state_dict=self.controller.state_dict(), stage="stage2", epoch=epoch, step=0, metrics=metrics,
                             extra={"selected_by": "best valid mean SI-SDRi over source types (stage 2)",
-                                   "config_hash": config.result_hash()})
-        extra["best"] = best_state["best"]
+                                   "config_hash": self.config.result_hash()})
+        extra["best"] = self.best
 
-    if s2.epochs > 0:
-        if paths["stage2"].exists():
-            best_state["best"] = load_checkpoint(paths["stage2"])["extra"].get("best")
-        t0 = time.perf_counter()
-        results["stage2"] = _run_stage(run, _Stage("stage2", "controller", controller, model_config, stage2_step,
-                                                   evaluate_controller, s2.epochs, s2.max_minutes, s2.lr, s2.grad_clip,
-                                                   paths["stage2"], on_epoch=on_stage2_epoch, ema_decay=s2.ema_decay),
-                                       loader, sampler, device, hooks, elapsed)
-        stage_times["stage2"] = time.perf_counter() - t0
-    best = load_checkpoint(paths["best"])
-    results["best"] = {"stage": best["stage"], "epoch": best["epoch"], **best["metrics"]}
-    run.log(f"[best] {paths['best']}: {best['stage']} epoch {best['epoch'] + 1}, valid {_brief(best['metrics'])}")
+    def train_controller(self) -> None:
+        config, paths = self.config, self.paths
+        torch.manual_seed(config.seed)
+        self.controller = Controller(self.layout, **dataclasses_asdict(config.controller)).to(self.device)
+        denoiser = Denoiser(self.controller)
+        self.model_config = _controller_config(self.controller)
+        self.objectives = _Objectives(config, denoiser, self.device)
+        s1, s2 = config.stage1, config.stage2
 
-    if config.masknet.enabled and config.masknet.epochs > 0:
-        m = config.masknet
-        torch.manual_seed(config.seed + 1)
-        masknet = MaskNet(layout, hidden=m.hidden, gru_layers=m.gru_layers).to(device)
+        def evaluate_controller():
+            return evaluate_model(denoiser, self.valid, self.device)
 
-        def masknet_step(batch):
-            noisy, clean = batch["noisy"].to(device), batch["clean"].to(device)
-            return audio_loss(masknet(noisy), noisy, clean)
+        self.results["stage1"] = self._stage(_Stage("stage1", "controller", self.controller, self.model_config,
+                                                    self.objectives.stage1, evaluate_controller, s1.epochs, s1.max_minutes,
+                                                    s1.lr, s1.grad_clip, paths["stage1"]))
+        if s2.epochs == 0:
+            _save_best(paths, self.controller, self.model_config, self.layout, "stage1", self.results["stage1"], paths["stage1"])
+        else:
+            if paths["stage2"].exists():
+                self.best = load_checkpoint(paths["stage2"])["extra"].get("best")
+            self.results["stage2"] = self._stage(_Stage("stage2", "controller", self.controller, self.model_config,
+                                                        self.objectives.stage2, evaluate_controller, s2.epochs,
+                                                        s2.max_minutes, s2.lr, s2.grad_clip, paths["stage2"],
+                                                        on_epoch=self._keep_best, ema_decay=s2.ema_decay))
+        best = load_checkpoint(paths["best"])
+        self.results["best"] = {"stage": best["stage"], "epoch": best["epoch"], **best["metrics"]}
+        self.run.log(f"[best] {paths['best']}: {best['stage']} epoch {best['epoch'] + 1}, valid {_brief(best['metrics'])}")
 
-        t0 = time.perf_counter()
-        results["masknet"] = _run_stage(run, _Stage("masknet", "masknet", masknet, dict(masknet.config), masknet_step,
-                                                    lambda: evaluate_model(masknet, valid, device), m.epochs, m.max_minutes,
-                                                    m.lr, m.grad_clip, paths["masknet"], ema_decay=m.ema_decay),
-                                        loader, sampler, device, hooks, elapsed)
-        stage_times["masknet"] = time.perf_counter() - t0
+    def train_masknet(self) -> None:
+        m = self.config.masknet
+        if not (m.enabled and m.epochs > 0):
+            return
+        torch.manual_seed(self.config.seed + 1)
+        masknet = MaskNet(self.layout, hidden=m.hidden, gru_layers=m.gru_layers).to(self.device)
+        self.results["masknet"] = self._stage(_Stage("masknet", "masknet", masknet, dict(masknet.config),
+                                                     self.objectives.masknet_step(masknet),
+                                                     lambda: evaluate_model(masknet, self.valid, self.device), m.epochs,
+                                                     m.max_minutes, m.lr, m.grad_clip, self.paths["masknet"],
+                                                     ema_decay=m.ema_decay))
 
-    results["time_limited"] = any(bool(results.get(s, {}).get("time_limited")) for s in ("stage1", "stage2", "masknet"))
-    results["timings"] = {"this_invocation_s": time.perf_counter() - wall, "stages_this_invocation_s": stage_times,
-                          "stage_elapsed_s": elapsed, "torch_threads": torch.get_num_threads(), "device": str(device)}
-    results["checkpoints"] = {k: str(v) for k, v in paths.items() if v.exists()}
-    _write_json(run.dir / "results.json", results)
-    run.append_metrics({"event": "done", "best": results["best"]["score"], "time_limited": results["time_limited"]})
-    summary = [f"blind DSP {_brief(blind)}", f"controller {_brief(results['best'])}"]
-    if "masknet" in results:
-        summary.append(f"masknet {_brief(results['masknet'])}")
-    run.log("done: " + " | ".join(summary))
-    run.log("time per stage (all invocations): " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in elapsed.items())
-            + f"; this invocation {results['timings']['this_invocation_s'] / 60:.1f} min")
-    return results
+    def finish(self) -> dict:
+        results, run = self.results, self.run
+        results["time_limited"] = any(bool(results.get(s, {}).get("time_limited")) for s in ("stage1", "stage2", "masknet"))
+        results["timings"] = {"this_invocation_s": time.perf_counter() - self.wall, "stages_this_invocation_s": self.stage_times,
+                              "stage_elapsed_s": self.elapsed, "torch_threads": torch.get_num_threads(),
+                              "device": str(self.device)}
+        results["checkpoints"] = {k: str(v) for k, v in self.paths.items() if v.exists()}
+        _write_json(run.dir / "results.json", results)
+        run.append_metrics({"event": "done", "best": results["best"]["score"], "time_limited": results["time_limited"]})
+        summary = [f"blind DSP {_brief(results['baseline_blind_dsp'])}", f"controller {_brief(results['best'])}"]
+        if "masknet" in results:
+            summary.append(f"masknet {_brief(results['masknet'])}")
+        run.log("done: " + " | ".join(summary))
+        run.log("time per stage (all invocations): " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in self.elapsed.items())
+                + f"; this invocation {results['timings']['this_invocation_s'] / 60:.1f} min")
+        return results
+
+
+def _train(config: TrainConfig, run_dir: Path, index: ExampleIndex, device: torch.device, hooks: dict, log) -> dict:
+    trainer = _Trainer(config, run_dir, index, device, hooks, log)
+    trainer.baseline()
+    trainer.train_controller()
+    trainer.train_masknet()
+    return trainer.finish()
 
 
 def dataclasses_asdict(obj) -> dict:
