@@ -11,7 +11,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .audit import METRICS, AuditResult, audit, fmt, jsonable
+from .audit import AuditResult, audit
+from .audit.result import METRICS, jsonable
+from .audit.sections import fmt
 from .text_table import aligned
 
 DIFF_BY = ("split", "source_type", "noise_type")

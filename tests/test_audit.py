@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from datagen.audit import audit, render_markdown, render_text, sparkline
+from datagen.audit import audit, render_markdown, render_text
+from datagen.audit.sections import sparkline
 from datagen.cli import main as datagen_main
 from datagen.compare import diff_builds, render_markdown as diff_markdown, render_text as diff_text
 from manifests.io import read_manifest, read_metadata, write_manifest
