@@ -136,3 +136,20 @@ def test_the_model_runs_on_the_chosen_device(checkpoints):
     assert next(reducer.model.parameters()).device == torch.device("cpu")
     with pytest.raises(ValueError, match="tpu"):
         NoiseReducer(checkpoints["controller"], device="tpu")
+
+
+def test_without_a_checkpoint_a_missing_shipped_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import soundfile as sf
+
+    from training import reducer as module
+    from training.cli import main
+
+    monkeypatch.setattr(module, "SHIPPED_MODEL", "no-such-model.pt")
+    src = tmp_path / "noisy.wav"
+    sf.write(str(src), noisy_music(48000, 0.5, 1), 48000)
+    assert main(["denoise", str(src), "-o", str(tmp_path / "clean.flac"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-model.pt: the shipped model is missing" in err and "--checkpoint" in err
+    assert not (tmp_path / "clean.flac").exists()
+    with pytest.raises(ReducerError, match="shipped model is missing"):
+        NoiseReducer()
