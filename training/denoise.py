@@ -52,8 +52,7 @@ from manifests.cli_errors import int_at_least
 
 from .controls import SCALAR_CONTROL_NAMES, SPECS
 from .device import DEVICE_NAMES
-from .reducer import (NoiseReducer, check_noise_profile, check_overrides, measure_noise, resample,
-                      with_controls)
+from .reducer import NoiseReducer, check_noise_profile, check_overrides, measure_noise, resample
 
 Tensor = torch.Tensor
 

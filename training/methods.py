@@ -1,0 +1,76 @@
+"""The methods `training evaluate` compares, behind one interface: noisy audio in, audio and controls out.
+
+A `Method` takes a batch of noisy clips (batch, channels, samples) and the matching noise members (only
+the oracle looks at them) and returns the output audio of the same shape and the controls it used, in
+their units (`controls.CONTROL_SPECS`; the per-band ``noise_profile_db`` whenever the method has one,
+the scalar controls when it predicts them). Learned models are wrapped through their shared
+``denoise(audio, return_controls=True) -> (audio, controls)``: `controller.Denoiser` and
+`masknet.MaskNet` (which returns no controls).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from manifests.bands import BandLayout
+
+from .bandmap import bins_to_bands_power
+from .blind import blind_noise_profile_db
+from .controls import make_controls
+from .gate import spectral_gate
+from .stft import power_density, power_to_db, stft
+
+Tensor = torch.Tensor
+
+
+class Method(Protocol):
+    def __call__(self, noisy: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]: ...
+
+
+class DenoisingModel(Protocol):
+    """What a checkpoint's model offers (`checkpoint.build_model`)."""
+
+    layout: BandLayout
+
+    def denoise(self, audio: Tensor, block_s: float = 10.0, return_controls: bool = False): ...
+
+
+def oracle_profile_db(noise: Tensor, layout: BandLayout) -> Tensor:
+    """True band profile (batch, n_bands) dB of the noise member, with the gate's own STFT and power
+    density (mean over frames and channels, then over each band's bins)."""
+    power = power_density(stft(noise, layout), layout).mean(dim=(1, 3))  # (B, F)
+    return power_to_db(bins_to_bands_power(power, layout))
+
+
+class NoisyInput:
+    """The input itself (SI-SDRi 0 by definition)."""
+
+    def __call__(self, noisy: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return noisy, {}
+
+
+@dataclass(frozen=True)
+class ProfileGate:
+    """The spectral gate with every control at its default and the noise profile from the classic blind
+    estimate (`oracle` False) or measured on the true noise (`oracle` True: the upper bound of a fixed rule)."""
+
+    layout: BandLayout
+    oracle: bool
+
+    def __call__(self, noisy: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        profile = oracle_profile_db(noise, self.layout) if self.oracle else blind_noise_profile_db(noisy, self.layout)
+        controls = make_controls(noisy.shape[0], self.layout, device=noisy.device, noise_profile_db=profile)
+        return spectral_gate(noisy, controls, self.layout), {"noise_profile_db": profile}
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    """A trained model: its output and the controls it predicted (none for a mask network)."""
+
+    model: DenoisingModel
+
+    def __call__(self, noisy: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        out, controls = self.model.denoise(noisy, return_controls=True)
+        return out, dict(controls)
