@@ -44,7 +44,7 @@ CHEAPER_TARGET = 20.0
 def build_models(args):
     if args.run:
         from training.checkpoint import build_model, load_checkpoint
-        from training.evaluate import find_checkpoint
+        from training.run_folder import find_checkpoint
 
         run = Path(args.run)
         paths = {name: find_checkpoint(run, f"{name}.pt") for name in ("best", "masknet")}

@@ -43,7 +43,8 @@ from training.stft import stft
 from training.config import load_config as load_train_config
 from training.config import with_overrides
 from training.reducer import measure_noise, with_controls
-from training.evaluate import evaluate, find_checkpoint, load_model
+from training.evaluate import evaluate, load_model
+from training.run_folder import find_checkpoint
 from training.metrics import si_sdr
 from training.train import train
 

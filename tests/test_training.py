@@ -30,7 +30,8 @@ from training.data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, pro
 from training.ema import WeightAverage
 from training.losses import MultiResolutionSTFTLoss, harm_loss, profile_loss, si_sdr
 from training.masknet import MaskNet
-from training.train import TrainingError, checkpoint_paths, compare_results, train
+from training.reproduce import compare_results
+from training.train import TrainingError, checkpoint_paths, train
 
 from conftest import tiny_config_text
 
@@ -308,7 +309,7 @@ def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
 
 
 def test_reproduction_report_allows_the_cross_machine_spread_only_elsewhere():
-    from training.cli import CROSS_MACHINE_TOLERANCE_DB, reproduction_report
+    from training.reproduce import CROSS_MACHINE_TOLERANCE_DB, reproduction_report
 
     original = {"best": {"score": 7.9, "per_source_type": {"music": {"si_sdri_db": 2.66}}}, "timings": {"x": 1}}
     new = {"best": {"score": 7.9, "per_source_type": {"music": {"si_sdri_db": 2.66 + CROSS_MACHINE_TOLERANCE_DB / 2}}},

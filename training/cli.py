@@ -46,66 +46,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# Across CPUs and library builds a run does not give the same bits: float rounding differs in the first
-# step and training amplifies it. What a reproduction elsewhere is expected to stay within (dB of SI-SDR).
-CROSS_MACHINE_TOLERANCE_DB = 0.3
-
-
-def _run_info(run_dir) -> dict:
-    import json
-    from pathlib import Path
-
-    path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def reproduction_report(original: dict, new: dict, old_info: dict, new_info: dict, tolerance: float) -> tuple[list[str], bool]:
-    """Lines comparing a run's recorded results with a reproduction's, side by side, and whether they agree:
-    within `tolerance` when the platform and the installed packages are the same, else within
-    `CROSS_MACHINE_TOLERANCE_DB` on the SI-SDR figures (and `tolerance` on the rest)."""
-    from .train import NONDETERMINISTIC_RESULT_KEYS, flatten
-
-    old_flat = flatten({k: v for k, v in original.items() if k not in NONDETERMINISTIC_RESULT_KEYS})
-    new_flat = flatten({k: v for k, v in new.items() if k not in NONDETERMINISTIC_RESULT_KEYS})
-    old_pkgs, new_pkgs = old_info.get("installed_packages", {}), new_info.get("installed_packages", {})
-    changed = sorted(n for n in set(old_pkgs) | set(new_pkgs) if old_pkgs.get(n) != new_pkgs.get(n))
-    same_machine = not changed and old_info.get("platform") == new_info.get("platform")
-    lines = [f"{'result':<44} {'recorded':>12} {'new':>12} {'diff':>10}"]
-    agree = True
-    for key in sorted(set(old_flat) | set(new_flat)):
-        old, value = old_flat.get(key, "<missing>"), new_flat.get(key, "<missing>")
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, value))
-        if numbers:
-            in_db = "si_sdr" in key or key.endswith("score")
-            allowed = tolerance if same_machine or not in_db else max(tolerance, CROSS_MACHINE_TOLERANCE_DB)
-            diff = value - old
-            ok = abs(diff) <= allowed or (old != old and value != value)
-            lines.append(f"{key:<44} {old:>12.4g} {value:>12.4g} {diff:>+10.3g}{'' if ok else '  <- differs'}")
-        else:
-            ok = old == value
-            if not ok:
-                lines.append(f"{key:<44} {str(old):>12} {str(value):>12}  <- differs")
-        agree &= ok
-    if same_machine:
-        lines.append(f"same platform and packages as the recorded run: tolerance {tolerance:g}")
-    else:
-        what = f"{len(changed)} package version(s) differ ({', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''})" \
-            if changed else "another platform"
-        lines.append(f"{what}: SI-SDR figures are expected within {CROSS_MACHINE_TOLERANCE_DB:g} dB, others within "
-                     f"{tolerance:g}")
-    return lines, agree
-
-
 def cmd_reproduce(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .train import reproduce
+    from .reproduce import reproduce, reproduction_report, run_info
 
     results, _ = reproduce(args.run_dir, args.run, tolerance=args.tolerance)
     new_run = args.run or str(Path(args.run_dir).with_name(Path(args.run_dir).name + "-reproduce"))
     original = json.loads((Path(args.run_dir) / "results.json").read_text())
-    lines, agree = reproduction_report(original, results, _run_info(args.run_dir), _run_info(new_run), args.tolerance)
+    lines, agree = reproduction_report(original, results, run_info(args.run_dir), run_info(new_run), args.tolerance)
     print("\n".join(lines))
     if agree:
         print(f"reproduced: the results of {args.run_dir} match")

@@ -39,13 +39,15 @@ import torch
 
 from manifests.bands import BandLayout
 from manifests.cli_errors import int_at_least
-from manifests.io import band_layout, join, open_example, read_manifest
+from manifests.io import open_example
 
 from . import cost, metrics
 from .blind import blind_noise_profile_db
 from .controls import SCALAR_CONTROL_NAMES, make_controls
 from .gate import spectral_gate
 from .device import resolve_device
+from .data import ExampleIndex
+from .run_folder import find_checkpoint, resolve_build
 from .methods import LearnedModel, Method, NoisyInput, ProfileGate, oracle_profile_db
 from .report import (METRIC_COLUMNS, SNR_BUCKETS, Kept, plot_profiles, plot_si_sdri, plot_spectrograms, sort_key,
                      write_report, write_tables)
@@ -55,10 +57,6 @@ Tensor = torch.Tensor
 METHODS = ("noisy", "dsp_blind", "dsp_oracle", "controller", "masknet")
 SNR_EDGES = (0.0, 5.0, 10.0, 15.0, 20.0)
 GATE_METHODS = ("dsp_blind", "dsp_oracle", "controller")
-MANIFEST_COLUMNS = ["example_id", "split", "index", "shard", "noisy_offset", "noisy_size", "clean_offset", "clean_size",
-                    "noise_offset", "noise_size", "json_offset", "json_size", "source_type", "noise_type",
-                    "snr_target_db", "snr_measured_db", "sample_rate", "channels", "duration_s", "noise_profile_db"]
-
 
 class EvaluationError(ValueError):
     """A run, build or split that cannot be evaluated; the message names it and the fix."""
@@ -72,34 +70,6 @@ def snr_bucket(snr_db: float) -> str:
 # --------------------------------------------------------------------------------------------------
 # run folder
 # --------------------------------------------------------------------------------------------------
-
-
-def resolve_build(run_dir: Path, build: str | None = None) -> str:
-    """The build folder: `build` if given, else `data.build` of RUN_DIR/config.json (as written, or
-    relative to the run folder)."""
-    if build is None:
-        config_path = run_dir / "config.json"
-        if not config_path.exists():
-            raise EvaluationError(f"{config_path}: no config.json in the run folder; pass --build BUILD_DIR")
-        config = json.loads(config_path.read_text())
-        build = (config.get("data") or {}).get("build")
-        if not build:
-            raise EvaluationError(f"{config_path}: no data.build; pass --build BUILD_DIR")
-    if "://" in str(build):
-        return str(build)
-    for candidate in (Path(build), run_dir / build):
-        if (candidate / "examples.parquet").exists():
-            return str(candidate)
-    raise EvaluationError(f"build folder {build!r} (from the run's config) has no examples.parquet, "
-                            f"neither as given nor relative to {run_dir}; pass --build BUILD_DIR")
-
-
-def find_checkpoint(run_dir: Path, filename: str) -> Path | None:
-    """RUN_DIR/filename, else RUN_DIR/checkpoints/filename, else None."""
-    for path in (run_dir / filename, run_dir / "checkpoints" / filename):
-        if path.is_file():
-            return path
-    return None
 
 
 def load_model(path: Path, device: torch.device):
@@ -364,14 +334,11 @@ def _evaluate(run_dir, split, out_dir, max_examples, build, device, batch_size, 
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
 
-    manifest = join(root, "examples.parquet")
-    layout = band_layout(manifest)
-    table = read_manifest(manifest, "examples", columns=MANIFEST_COLUMNS)
-    rows = [r for r in table.to_pylist() if r["split"] == split]
+    index = ExampleIndex(root)
+    manifest, layout = index.path, index.layout
+    rows = index.split(split)
     if not rows:
-        splits = sorted(set(table.column("split").to_pylist()))
-        raise EvaluationError(f"{manifest}: no examples in split {split!r} (splits: {splits})")
-    rows.sort(key=lambda r: r["index"])
+        raise EvaluationError(f"{manifest}: no examples in split {split!r} (splits: {', '.join(index.splits())})")
     if max_examples is not None:
         rows = rows[:max_examples]
 

@@ -16,16 +16,7 @@ improvement per source type, profile error, mean controls; then a checkpoint and
 ``metrics.jsonl``. The blind DSP baseline (gate with the blind quantile profile and default
 controls) is evaluated once on the same set.
 
-Run folder::
-
-    config.json          resolved config (absolute data path); `training reproduce` re-runs it
-    run.json             seed, package versions, git commit, sha256 of examples.parquet, threads, device
-    metrics.jsonl        one JSON object per event (baseline, every epoch of every stage, stops)
-    results.json         final valid metrics of each stage and of the baselines (what `reproduce` compares)
-    train.log            the console log
-    checkpoints/stage1_last.pt, stage2_last.pt   last epoch of each stage (with optimizer state)
-    checkpoints/best.pt  the controller to use: the stage-2 epoch with the best valid mean SI-SDRi
-    checkpoints/masknet.pt  the baseline (last epoch)
+The run folder's files are described in `training.run_folder`.
 
 Resuming: rerunning `train` on the same folder continues after the last checkpointed epoch (an
 interrupted epoch is redone from its start; the data of an epoch depends only on (seed, epoch), so
@@ -41,14 +32,8 @@ CPU with the same number of torch threads, the same config gives bit-identical m
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
-import os
-import platform
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,191 +41,25 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from manifests.io import join
 from manifests.lock import FolderLock
 
 from .blind import blind_noise_profile_db
 from .controls import SCALAR_CONTROL_NAMES, make_controls
 from .gate import spectral_gate
 from .checkpoint import is_finite_state, load_checkpoint, save_checkpoint
-from .config import TrainConfig, parse_config
+from .config import TrainConfig
 from .controller import Controller, Denoiser
 from .data import EpochSampler, EvalSet, ExampleIndex, TrainDataset, make_loader
 from .device import resolve_device
 from .ema import WeightAverage
 from .losses import MultiResolutionSTFTLoss, control_regularizer, harm_loss, profile_loss, si_sdr
 from .masknet import MaskNet
+from .run_folder import RunFolder, TrainingError, checkpoint_paths, flatten, write_json
 
 Tensor = torch.Tensor
 
 EVAL_BATCH = 16
 LR_FINAL_FRACTION = 0.1  # cosine decay from lr to lr * this over a stage's planned steps
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss, a run folder of another config, ...); the message says why."""
-
-
-def checkpoint_paths(run_dir) -> dict[str, Path]:
-    """Where a run keeps its checkpoints: keys stage1, stage2, best, masknet."""
-    folder = Path(run_dir) / "checkpoints"
-    return {"stage1": folder / "stage1_last.pt", "stage2": folder / "stage2_last.pt", "best": folder / "best.pt",
-            "masknet": folder / "masknet.pt"}
-
-
-# --------------------------------------------------------------------------------------------------
-# run folder bookkeeping
-# --------------------------------------------------------------------------------------------------
-
-
-def file_sha256(path: str) -> str:
-    import fsspec
-
-    digest = hashlib.sha256()
-    with fsspec.open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def package_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for name in ("torch", "numpy", "pyarrow", "soundfile", "fsspec", "hifi-denoise"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def installed_packages() -> dict[str, str]:
-    """Every distribution installed in this environment -> its version (what `pip freeze` lists)."""
-    from importlib import metadata
-
-    return dict(sorted((dist.metadata["Name"].lower(), dist.version) for dist in metadata.distributions()
-                       if dist.metadata["Name"]))
-
-
-def git_commit() -> dict[str, Any] | None:
-    """HEAD of the repository holding this package, and whether the work tree has changes (None if no git)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
-        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
-    os.replace(tmp, path)
-
-
-def _config_diff(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        path = f"{prefix}{key}"
-        va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
-        if isinstance(va, Mapping) and isinstance(vb, Mapping):
-            keys += _config_diff(va, vb, path + ".")
-        elif va != vb:
-            keys.append(f"{path}: {va!r} -> {vb!r}")
-    return keys
-
-
-class _Run:
-    """Files of one run folder."""
-
-    def __init__(self, run_dir, config: TrainConfig, device: torch.device, log: Callable[[str], None] | None):
-        self.dir = Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.paths = checkpoint_paths(self.dir)
-        self.config = config
-        self.metrics_path = self.dir / "metrics.jsonl"
-        self._echo = log if log is not None else (lambda msg: print(msg, flush=True))
-        manifest = join(config.data.build, "examples.parquet")
-        sha = file_sha256(manifest)
-        config_path, info_path = self.dir / "config.json", self.dir / "run.json"
-        self.resumed = False
-        if config_path.exists():
-            previous = parse_config(json.loads(config_path.read_text()), str(config_path))
-            info = json.loads(info_path.read_text()) if info_path.exists() else {}
-            diff = _config_diff(previous.result_dict(), config.result_dict())
-            changes = [f"another config ({'; '.join(diff)})"] if diff else []
-            if info.get("examples_sha256") not in (None, sha):
-                changes.append(f"another {manifest} (sha256 {info['examples_sha256'][:12]}.. -> {sha[:12]}..)")
-            if changes and self.has_checkpoints():
-                raise TrainingError(f"{self.dir}: this run folder was started with {' and '.join(changes)}; "
-                                    "use a new --run folder, or the same config and data to resume")
-            if changes:  # nothing was trained yet: start afresh rather than demand a new folder
-                self._echo(f"{self.dir}: holds no checkpoint yet; starting afresh with this config and data "
-                           f"(it was started with {' and '.join(changes)})")
-                self.metrics_path.unlink(missing_ok=True)
-                info_path.unlink(missing_ok=True)
-            else:
-                self.resumed = True
-        _write_json(config_path, config.to_dict())
-        info = {
-            "seed": config.seed,
-            "config_hash": config.result_hash(),
-            "examples_parquet": manifest,
-            "examples_sha256": sha,
-            "package_versions": package_versions(),
-            "installed_packages": installed_packages(),
-            "git": git_commit(),
-            "device": str(device),
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "command": sys.argv,
-        }
-        if info_path.exists():
-            old = json.loads(info_path.read_text())
-            info["started"] = old.get("started")
-            info["resumed"] = old.get("resumed", 0) + 1
-        else:
-            info["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            info["resumed"] = 0
-        _write_json(info_path, info)
-        self.info = info
-
-    def has_checkpoints(self) -> bool:
-        """True once a stage has saved a checkpoint (something to resume)."""
-        return any(self.paths[k].exists() for k in ("stage1", "stage2", "masknet"))
-
-    def log(self, message: str) -> None:
-        self._echo(message)
-        with open(self.dir / "train.log", "a") as handle:
-            handle.write(f"{time.strftime('%H:%M:%S')} {message}\n")
-
-    def read_metrics(self) -> list[dict]:
-        if not self.metrics_path.exists():
-            return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
-
-    def append_metrics(self, entry: Mapping) -> None:
-        with open(self.metrics_path, "a") as handle:
-            handle.write(json.dumps(entry, sort_keys=True, default=float) + "\n")
-
-    def sync_metrics(self, stage: str, last_epoch: int, checkpoint_metrics: Mapping | None) -> None:
-        """Make the log agree with the checkpoint of `stage` after an interruption: drop the stage's
-        entries beyond `last_epoch`, and restore the entry of `last_epoch` from the checkpoint if missing."""
-        entries = self.read_metrics()
-        kept = [e for e in entries if not (e.get("stage") == stage and e.get("event") == "epoch" and e.get("epoch", -1) > last_epoch)]
-        present = any(e.get("stage") == stage and e.get("event") == "epoch" and e.get("epoch") == last_epoch for e in kept)
-        if not present and checkpoint_metrics is not None and last_epoch >= 0:
-            kept.append(dict(checkpoint_metrics))
-        if kept != entries:
-            tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-            tmp.write_text("".join(json.dumps(e, sort_keys=True, default=float) + "\n" for e in kept))
-            os.replace(tmp, self.metrics_path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -347,7 +166,7 @@ class StageRunner:
     """One training stage in named steps: `resume` (or start), `train_epoch`, `validate`, `checkpoint`, and
     `run` for the whole stage (resuming, skipping when done, stopping on the time cap)."""
 
-    def __init__(self, run: _Run, stage: _Stage, loader, sampler: EpochSampler, device: torch.device,
+    def __init__(self, run: RunFolder, stage: _Stage, loader, sampler: EpochSampler, device: torch.device,
                  hooks: Mapping[str, Callable], elapsed_by_stage: dict[str, float]):
         self.run, self.stage, self.loader, self.sampler, self.device = run, stage, loader, sampler, device
         self.hooks, self.elapsed_by_stage = hooks, elapsed_by_stage
@@ -493,7 +312,7 @@ def _averaged(average: WeightAverage | None):
     return average.applied() if average is not None else contextlib.nullcontext()
 
 
-def _stop(run: _Run, stage: _Stage, epoch: int, step_in_epoch: int | None, what: str):
+def _stop(run: RunFolder, stage: _Stage, epoch: int, step_in_epoch: int | None, what: str):
     """Record and raise a TrainingError; `step_in_epoch` None: found after the epoch's batches."""
     kept = f"{stage.path} (its last completed epoch)" if stage.path.exists() else "none for this stage yet"
     where = f"after epoch {epoch + 1}" if step_in_epoch is None else f"at epoch {epoch + 1}, batch {step_in_epoch + 1}"
@@ -593,7 +412,7 @@ class _Trainer:
 
     def __init__(self, config: TrainConfig, run_dir: Path, index: ExampleIndex, device: torch.device, hooks: dict, log):
         self.config, self.device, self.hooks = config, device, hooks
-        self.run = _Run(run_dir, config, device, log)
+        self.run = RunFolder(run_dir, config, device, log)
         self.wall = time.perf_counter()
         self.run.log(f"run {self.run.dir} ({'resumed' if self.run.resumed else 'new'}): data {config.data.build}, "
                      f"device {device}, {torch.get_num_threads()} torch threads, {config.data.num_workers} data workers")
@@ -683,7 +502,7 @@ class _Trainer:
                               "stage_elapsed_s": self.elapsed, "torch_threads": torch.get_num_threads(),
                               "device": str(self.device)}
         results["checkpoints"] = {k: str(v) for k, v in self.paths.items() if v.exists()}
-        _write_json(run.dir / "results.json", results)
+        write_json(run.dir / "results.json", results)
         run.append_metrics({"event": "done", "best": results["best"]["score"], "time_limited": results["time_limited"]})
         summary = [f"blind DSP {_brief(results['baseline_blind_dsp'])}", f"controller {_brief(results['best'])}"]
         if "masknet" in results:
@@ -720,51 +539,3 @@ def _save_best(paths, controller, model_config, layout, stage, metrics, source: 
 # --------------------------------------------------------------------------------------------------
 # reproduce
 # --------------------------------------------------------------------------------------------------
-
-NONDETERMINISTIC_RESULT_KEYS = ("timings", "checkpoints")
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: data}
-
-
-def compare_results(original: Mapping, new: Mapping, tolerance: float = 0.0) -> list[tuple[str, Any, Any]]:
-    """(key, original, new) for every result that differs (numbers by more than `tolerance`)."""
-    a = flatten({k: v for k, v in original.items() if k not in NONDETERMINISTIC_RESULT_KEYS})
-    b = flatten({k: v for k, v in new.items() if k not in NONDETERMINISTIC_RESULT_KEYS})
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
-        if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and not isinstance(va, bool):
-            if not (abs(va - vb) <= tolerance or (math.isnan(va) and math.isnan(vb))):
-                diffs.append((key, va, vb))
-        elif va != vb:
-            diffs.append((key, va, vb))
-    return diffs
-
-
-def reproduce(run_dir, new_run=None, tolerance: float = 0.0, log: Callable[[str], None] | None = None) -> tuple[dict, list]:
-    """Re-run `run_dir` from its saved resolved config into `new_run` (default: ``<run_dir>-reproduce``);
-    returns (new results, differences vs the original results.json)."""
-    run_dir = Path(run_dir)
-    config_path, results_path = run_dir / "config.json", run_dir / "results.json"
-    if not config_path.exists():
-        raise TrainingError(f"{run_dir}: no config.json; not a run folder of `training train`")
-    if not results_path.exists():
-        raise TrainingError(f"{run_dir}: no results.json; the original run did not finish (rerun `training train` on it first)")
-    config = parse_config(json.loads(config_path.read_text()), str(config_path))
-    original = json.loads(results_path.read_text())
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    threads = info.get("torch_threads")
-    if config.threads == 0 and threads and threads != torch.get_num_threads():
-        torch.set_num_threads(int(threads))  # the original run used torch's default: match its thread count
-    new_run = Path(new_run) if new_run is not None else run_dir.with_name(run_dir.name + "-reproduce")
-    if new_run.resolve() == run_dir.resolve():
-        raise TrainingError("the reproduction needs its own folder (--run NEW_DIR)")
-    results = train(config, new_run, log=log)
-    return results, compare_results(original, results, tolerance)
