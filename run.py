@@ -52,7 +52,7 @@ def setup() -> Path:
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("[setup] installing dependencies (first run only, about a minute)", flush=True)
     _pip("-q", TORCH_PIN)
-    _pip("-q", "-c", str(CONSTRAINTS), "-e", f"{ROOT}[train,dev]")
+    _pip("-q", "-c", str(CONSTRAINTS), "-e", f"{ROOT}[train,dev,metrics]")
     STAMP.write_text(_wanted_stamp())
     return _venv_python()
 

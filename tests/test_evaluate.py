@@ -123,3 +123,21 @@ def test_evaluate_cli_max_examples(run_dir, tmp_path):
     results = pq.read_table(out / "results.parquet").to_pylist()
     assert len({r["example_id"] for r in results}) == 3
     assert (out / "report.md").exists()
+
+
+def test_pesq_and_stoi_rank_a_cleaner_estimate_higher():
+    pytest.importorskip("pesq")
+    pytest.importorskip("pystoi")
+    from conftest import speechlike
+    from training import metrics
+
+    rate = 16000
+    rng = np.random.default_rng(0)
+    clean = speechlike(rng, rate, 3.0).astype(np.float32)[None, None]
+    noise = rng.standard_normal(clean.shape).astype(np.float32)
+    level = np.sqrt(np.mean(clean ** 2))
+    light, heavy = clean + 0.05 * level * noise, clean + 1.0 * level * noise
+    pesq_light, pesq_heavy = metrics.pesq_wb(light, clean, rate)[0], metrics.pesq_wb(heavy, clean, rate)[0]
+    stoi_light, stoi_heavy = metrics.stoi(light, clean, rate)[0], metrics.stoi(heavy, clean, rate)[0]
+    assert 1.0 <= pesq_heavy < pesq_light <= 4.65
+    assert 0.0 < stoi_heavy < stoi_light <= 1.0
