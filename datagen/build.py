@@ -34,6 +34,7 @@ from manifests.schema import METADATA_KEY, SCHEMA_VERSION
 
 from .bandwidth import bandlimited_warnings
 from .config import RENDER_VERSION, BuildConfig
+from .filetypes import STATE_DIR
 from .coverage import noise_type_gap_warnings, noise_types_by_split
 from .plan import ExamplePlan, plan_examples, split_sources
 from .render import render_example
@@ -42,7 +43,6 @@ from .shards import TarShardWriter
 from .probe import probe
 from .sources import SourceFile, exclusion_reason, index_sources, scan_corpus
 
-STATE_DIR = ".build"
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for workers, which also turns off glibc's dynamic mmap
 # threshold: every array above 128 KiB is then mmapped and unmapped, and page faults made rendering 1.5x
 # slower (42-46 vs 28-29 ms per 4 s example, measured). Arrays up to 32 MiB come from the heap instead.

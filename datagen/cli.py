@@ -13,7 +13,8 @@ from manifests.lock import LockError
 
 from .audit import DEFAULT_BY, AuditError
 from .build import BuildError, band_layout_of, build, dask_client, output_lock, prepare_output, run_index
-from .config import BuildConfig, ConfigError, config_from_table, demo_config, load_config
+from .config import SNR_TOLERANCE_DB, BuildConfig, ConfigError, config_from_table, demo_config, load_config
+from .filetypes import STATE_DIR
 from .mix import MixError
 from .index_report import render_summary, summarize
 from .plan import PlanError, noise_needs_loop, split_sources
@@ -92,7 +93,7 @@ def config_of_build(out: str) -> BuildConfig:
     """The resolved config a build folder was made with."""
     import fsspec
 
-    path = join(out, ".build", "config.json")
+    path = join(out, STATE_DIR, "config.json")
     try:
         with fsspec.open(path, "rb") as handle:
             table = json.load(handle)["config"]
@@ -227,7 +228,7 @@ def make_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=["table", "markdown", "html", "json"], default="table",
                        help="table (terminal), markdown, json, or html: a self-contained page with PNG plots (default: %(default)s)")
     audit.add_argument("-o", "--output", help="write the report to this file (default: stdout; html: OUT/audit/report.html, PNGs next to it)")
-    audit.add_argument("--snr-tolerance-db", type=float, default=0.1, help="|measured - target SNR| above this is reported (default: %(default)s)")
+    audit.add_argument("--snr-tolerance-db", type=float, default=SNR_TOLERANCE_DB, help="|measured - target SNR| above this is reported (default: %(default)s)")
     audit.add_argument("--limit", type=int_at_least(0), default=20, help="rows shown of long lists in table/markdown output (default: %(default)s)")
     audit.set_defaults(func=cmd_audit)
 

@@ -18,6 +18,9 @@ from manifests.typed_config import ConfigError, build_dataclass, choices, requir
 
 from .stationarity import DEFAULT_STATIONARITY_THRESHOLD_DB
 
+# the build guarantees |measured - target SNR| <= this on the written samples (mix); the audit checks it
+SNR_TOLERANCE_DB = 0.1
+
 # bumped whenever the renderer's arithmetic or a probe measure that decides what is used changes (3: the
 # energy-weighted stationarity score; 4: DC offsets removed from the excerpts before mixing), so a build is
 # never resumed with shards or source rows of two versions

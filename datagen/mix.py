@@ -12,10 +12,10 @@ from functools import cached_property
 import numpy as np
 
 from . import kernels
+from .config import SNR_TOLERANCE_DB
 from .analysis import (activity_hop_samples, as_2d, gated_loudness_lufs, loudness_block_powers, mask_from_energies,
                        noise_gain_for_snr, noise_gain_from_energies, snr_db)
 
-SNR_TOLERANCE_DB = 0.1
 # full-scale integer of each output format (None: float, no quantization)
 FORMAT_SCALE = {"flac16": 2**15, "flac24": 2**23, "wav_float": None}
 

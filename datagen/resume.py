@@ -12,6 +12,8 @@ import json
 
 from manifests.io import atomic_write_bytes, join
 
+from .filetypes import STATE_DIR
+
 SHOWN_CHANGES = 3
 
 
@@ -47,7 +49,7 @@ def _changes(before: dict[str, list], after: dict[str, list]) -> str:
 
 def check_inputs(out: str, fs, snapshot: dict, digest: str, rendered_any: bool) -> None:
     """Record the inputs when nothing is rendered yet; otherwise refuse to resume over changed inputs."""
-    path = join(out, ".build", "inputs.json")
+    path = join(out, STATE_DIR, "inputs.json")
     fs_path = path.split("://", 1)[-1] if "://" in path else path
     if not rendered_any or not fs.exists(fs_path):
         atomic_write_bytes(path, json.dumps({"sources": snapshot, "plan_sha256": digest}, sort_keys=True).encode())

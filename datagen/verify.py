@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from manifests.io import join, read_manifest
 from manifests.schema import AUDIO_MEMBERS, EXAMPLES_SCHEMA
 
-from .filetypes import special_kind
+from .filetypes import STATE_DIR, special_kind
 
 BLOCK = 512
 MAX_MEMBER_BYTES = 64 * 2**20  # a member larger than this is never read
@@ -391,7 +391,7 @@ def shard_files(out: str) -> tuple[list[str], list[str]]:
     tars, temporaries = [], []
     for path in sorted(fs.find(root)):
         relative = posixpath.relpath(path, root)
-        if relative.split("/")[0] == ".build":
+        if relative.split("/")[0] == STATE_DIR:
             continue
         if relative.endswith(".tar"):
             tars.append(relative)

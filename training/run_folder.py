@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from manifests.io import join
+from manifests.io import atomic_write_bytes, join
 
 from .config import TrainConfig, parse_config
 
@@ -83,9 +83,8 @@ def git_commit() -> dict[str, Any] | None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
-    os.replace(tmp, path)
+    """`data` as indented JSON, written atomically."""
+    atomic_write_bytes(str(path), (json.dumps(data, indent=2, sort_keys=True, default=float) + "\n").encode())
 
 
 def _config_diff(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
@@ -183,9 +182,8 @@ class RunFolder:
         if not present and checkpoint_metrics is not None and last_epoch >= 0:
             kept.append(dict(checkpoint_metrics))
         if kept != entries:
-            tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-            tmp.write_text("".join(json.dumps(e, sort_keys=True, default=float) + "\n" for e in kept))
-            os.replace(tmp, self.metrics_path)
+            text = "".join(json.dumps(e, sort_keys=True, default=float) + "\n" for e in kept)
+            atomic_write_bytes(str(self.metrics_path), text.encode())
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 
 from manifests.io import join, read_manifest, read_metadata
 
+from ..config import SNR_TOLERANCE_DB
 from ..coverage import noise_type_gap_warnings, noise_types_by_split
 from .inputs import EXAMPLE_COLUMNS, SOURCE_COLUMNS, build_info, expected_split_counts, resolve_by
 from .leakage import duplicate_warnings, find_leaks, integrity_problems, with_content_columns
@@ -19,7 +20,6 @@ from .tables import (
     split_total_rows, stationarity_summary,
 )
 
-SNR_TOLERANCE_DB = 0.1  # the build guarantees |measured - target| <= this; the audit checks it
 
 
 def _header(out: str, examples_path: str, table: pa.Table, sources: list[dict], report: dict | None) -> dict:

@@ -12,6 +12,7 @@ import pyarrow as pa
 from manifests.io import ManifestError, join
 from manifests.schema import EXAMPLES_SCHEMA
 
+from ..filetypes import STATE_DIR
 from .result import AuditError
 
 DEFAULT_BY = ("split", "source_type", "corpus", "noise_type")
@@ -41,7 +42,7 @@ def build_info(out: str) -> tuple[dict | None, dict | None]:
     report = _read_json(join(out, "build.json"))
     config = (report or {}).get("config")
     if config is None:
-        state = _read_json(join(out, ".build", "config.json"))
+        state = _read_json(join(out, STATE_DIR, "config.json"))
         config = (state or {}).get("config")
     return report, config
 
