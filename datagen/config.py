@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from manifests.schema import AUDIO_FORMATS
 from manifests.typed_config import ConfigError, build_dataclass, choices, require
 
 from .stationarity import DEFAULT_STATIONARITY_THRESHOLD_DB
@@ -27,7 +28,6 @@ SNR_TOLERANCE_DB = 0.1
 RENDER_VERSION = 4
 SOURCE_TYPES = ("speech", "music", "noise")
 GENERATORS = ("speech", "music", "noise", "nonstationary")
-AUDIO_FORMATS = ("flac16", "flac24", "wav_float")
 SNR_DEFINITIONS = ("active", "rms", "loudness")
 NOISE_TYPE_FROM_FOLDER = "from_folder"
 MAX_EXAMPLES_PER_SPLIT = 20_000_000  # 22,000 h of 4 s clips

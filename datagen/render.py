@@ -16,14 +16,13 @@ import soundfile as sf
 import soxr
 
 from manifests.bands import BandLayout, band_profile_db
+from manifests.schema import AUDIO_FORMATS
 
 from .config import BuildConfig
 from .mix import crossfade_loop, mix, quantize
 from .plan import ExamplePlan
 
 RESAMPLE_MARGIN_S = 0.05  # extra source audio read on each side so resampler edges fall outside the clip
-SUBTYPES = {"flac16": ("FLAC", "PCM_16"), "flac24": ("FLAC", "PCM_24"), "wav_float": ("WAV", "FLOAT")}
-EXTENSIONS = {"flac16": "flac", "flac24": "flac", "wav_float": "wav"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def read_noise(plan: ExamplePlan, config: BuildConfig) -> tuple[np.ndarray, int]
 
 def encode_counts(counts: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
     """Encode (channels, samples) counts from `mix.quantize` to file bytes, losslessly."""
-    container, subtype = SUBTYPES[audio_format]
+    container, subtype, _ = AUDIO_FORMATS[audio_format]
     if audio_format == "flac16":
         counts = counts.astype(np.int16)
     elif audio_format == "flac24":
@@ -111,7 +110,7 @@ def render_example(plan: ExamplePlan, config: BuildConfig, layout: BandLayout) -
     noise, wraps = read_noise(plan, config)
     result = mix(clean, noise, audio.sample_rate, plan.snr_target_db, plan.clean_loudness_target_lufs,
                  config.snr.definition, audio.peak_ceiling_dbfs, audio.format)
-    ext = EXTENSIONS[audio.format]
+    ext = AUDIO_FORMATS[audio.format][2]
     encoded = {name: encode_counts(counts, audio.sample_rate, audio.format) for name, counts in result.counts.items()}
     record = {
         **{k: v for k, v in plan.to_dict().items() if k not in {"clean_sample_rate", "clean_frames", "noise_sample_rate", "noise_frames", "noise_loop"}},

@@ -31,16 +31,14 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from manifests.io import join, read_manifest
-from manifests.schema import AUDIO_MEMBERS, EXAMPLES_SCHEMA
+from manifests.schema import AUDIO_FORMATS, AUDIO_MEMBERS, EXAMPLES_SCHEMA
 
 from .filetypes import STATE_DIR, special_kind
 
 BLOCK = 512
 MAX_MEMBER_BYTES = 64 * 2**20  # a member larger than this is never read
 SIZE_SLACK = 2.0  # ... nor one larger than this many times what the manifest says
-EXTENSIONS = {"flac16": "flac", "flac24": "flac", "wav_float": "wav"}
-SUBTYPES = {"flac16": ("FLAC", "PCM_16"), "flac24": ("FLAC", "PCM_24"), "wav_float": ("WAV", "FLOAT")}
-SUFFIXES = tuple(f".{m}.{ext}" for m in AUDIO_MEMBERS for ext in sorted(set(EXTENSIONS.values()))) + (".json",)
+SUFFIXES = tuple(f".{m}.{ext}" for m in AUDIO_MEMBERS for ext in sorted({f[2] for f in AUDIO_FORMATS.values()})) + (".json",)
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 MEMBER_KINDS = (*AUDIO_MEMBERS, "json")
 SKIP_JSON_FIELDS = {"noise_profile_db"}  # lists; the audio checksums cover what matters
@@ -218,7 +216,7 @@ def unsafe_shard_path(shard: Any) -> str | None:
 
 def member_names(row: dict) -> dict[str, str]:
     """kind -> expected member name of one manifest row."""
-    ext = EXTENSIONS.get(row.get("audio_format"), "flac")
+    ext = AUDIO_FORMATS.get(row.get("audio_format"), AUDIO_FORMATS["flac24"])[2]
     return {**{m: f"{row['example_id']}.{m}.{ext}" for m in AUDIO_MEMBERS}, "json": f"{row['example_id']}.json"}
 
 
@@ -250,7 +248,7 @@ def _check_audio(data: bytes, row: dict, kind: str) -> list[tuple[str, str]]:
         errors.append(("audio format", f"{channels} channels, manifest {row['channels']}"))
     if frames != expected_frames or decoded.shape[0] != frames:
         errors.append(("length", f"{decoded.shape[0]} frames decoded ({frames} in the header), manifest duration {row['duration_s']} s = {expected_frames} frames"))
-    if row.get("audio_format") in SUBTYPES and (container, subtype) != SUBTYPES[row["audio_format"]]:
+    if row.get("audio_format") in AUDIO_FORMATS and (container, subtype) != AUDIO_FORMATS[row["audio_format"]][:2]:
         errors.append(("audio format", f"encoded as {container}/{subtype}, manifest format {row['audio_format']}"))
     return errors
 

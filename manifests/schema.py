@@ -17,6 +17,8 @@ METADATA_KEY = b"hifi_denoise.manifest"
 
 SOURCE_TYPES = ("speech", "music", "noise")
 AUDIO_MEMBERS = ("noisy", "clean", "noise")
+# `audio_format` of a build -> (soundfile container, subtype, extension of its audio members)
+AUDIO_FORMATS = {"flac16": ("FLAC", "PCM_16", "flac"), "flac24": ("FLAC", "PCM_24", "flac"), "wav_float": ("WAV", "FLOAT", "wav")}
 
 SOURCES_SCHEMA = pa.schema(
     [
