@@ -56,7 +56,7 @@ def test_outputs_within_the_table(channels, samples):
     torch.manual_seed(0)
     controller = Controller(LAYOUT)
     audio = torch.randn(2, channels, samples) * 0.05
-    controls, normalized = controller(audio, return_normalized=True)
+    controls, normalized = controller.predict(audio)
     assert set(controls) - {NOISE_SHAPE_KEY} == set(CONTROL_NAMES) == set(normalized)
     assert controls[NOISE_SHAPE_KEY].shape == (2, LAYOUT.n_bins)
     for spec in CONTROL_SPECS:
@@ -124,7 +124,7 @@ def test_long_input_uses_excerpts_and_streaming():
     controller = Controller(LAYOUT, max_analysis_s=2.0, excerpt_s=1.0)
     denoiser = Denoiser(controller)
     noisy, _, _ = make_batch(1, 2, 5.0, seed=4)
-    out, controls = denoiser.denoise(noisy, block_s=1.5, return_controls=True)
+    out, controls = denoiser.enhance(noisy, block_s=1.5)
     assert out.shape == noisy.shape and torch.isfinite(out).all()
     reference = spectral_gate(noisy, controls, LAYOUT)
     assert (out - reference).abs().max() < 1e-5

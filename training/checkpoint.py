@@ -168,7 +168,8 @@ def build_model(ckpt: Mapping) -> torch.nn.Module:
     """The model of a loaded checkpoint, weights loaded, in eval mode (on the checkpoint tensors' device).
 
     kind "controller" -> `training.controller.Denoiser`; kind "masknet" -> `training.masknet.MaskNet`.
-    Both have ``.denoise(audio (batch, channels, samples)) -> Tensor`` (any length) and ``.layout``.
+    Both have ``.denoise(audio (batch, channels, samples)) -> Tensor`` and ``.enhance(audio) -> (Tensor,
+    controls)`` (any length) and ``.layout`` (`methods.DenoisingModel`).
     """
     where = ckpt.get("path", "checkpoint")
     layout = BandLayout.from_dict(ckpt["layout"])

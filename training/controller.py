@@ -118,10 +118,10 @@ def analysis_excerpts(audio: Tensor, sample_rate: int, max_analysis_s: float | N
 class Controller(nn.Module):
     """Noisy audio (batch, channels, samples) at `layout.sample_rate` -> controls of the spectral gate.
 
-    forward(audio, spec=None, return_normalized=False, power=None) returns a dict name -> tensor in
+    forward(audio, spec=None, power=None) returns a dict name -> tensor in
     units ((batch, 1) scalars, (batch, n_bands) `noise_profile_db` and `tonal_detail`, plus the in-band shape
-    of the blind per-bin floor under `controls.NOISE_SHAPE_KEY`), and with `return_normalized`
-    also the (0, 1) values before the mapping. `spec` is `stft.stft(audio, layout)` and `power` its
+    of the blind per-bin floor under `controls.NOISE_SHAPE_KEY`); `predict` returns them with the (0, 1)
+    values before the mapping. `spec` is `stft.stft(audio, layout)` and `power` its
     `stft.power_density` if already computed (the whole signal is then analysed, whatever its length).
     `prior_profile_db(...)` exposes the blind prior the profile head refines.
     """
@@ -258,8 +258,13 @@ class Controller(nn.Module):
 
     # -- forward --------------------------------------------------------------------------------
 
-    def forward(self, audio: Tensor, spec: Tensor | None = None, return_normalized: bool = False,
-                power: Tensor | None = None):
+    def forward(self, audio: Tensor, spec: Tensor | None = None, power: Tensor | None = None) -> dict[str, Tensor]:
+        """The controls in units (what the gate takes)."""
+        return self.predict(audio, spec=spec, power=power)[0]
+
+    def predict(self, audio: Tensor, spec: Tensor | None = None,
+                power: Tensor | None = None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(controls in units, their (0, 1) values before the mapping): training regularizes the latter."""
         if audio.ndim != 3:
             raise ValueError(f"audio must be (batch, channels, samples), got {tuple(audio.shape)}")
         if power is None:
@@ -290,7 +295,7 @@ class Controller(nn.Module):
             normalized[name] = scalars[:, i:i + 1]
         controls = denormalize_controls(normalized)
         controls[NOISE_SHAPE_KEY] = floor_shape_db(prior_bins_db, self.layout, power.shape[-1], self.prior_frame_stride)
-        return (controls, normalized) if return_normalized else controls
+        return controls, normalized
 
 
 class Denoiser(nn.Module):
@@ -302,28 +307,33 @@ class Denoiser(nn.Module):
         self.layout = controller.layout
         self.link_channels = link_channels
 
-    def forward(self, audio: Tensor, return_normalized: bool = False):
+    def forward(self, audio: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(denoised audio, controls in units)."""
+        out, controls, _ = self.predict(audio)
+        return out, controls
+
+    def predict(self, audio: Tensor) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
+        """(denoised audio, controls in units, their (0, 1) values), differentiable: the stage-2 step."""
         spec = stft(audio, self.layout)
         power = power_density(spec, self.layout)
         analysed = power if self._analyse_whole(audio) else None
-        controls, normalized = self.controller(audio, return_normalized=True, power=analysed)
+        controls, normalized = self.controller.predict(audio, power=analysed)
         out = spectral_gate(audio, controls, self.layout, spec=spec, power=power, link_channels=self.link_channels)
-        return (out, controls, normalized) if return_normalized else (out, controls)
+        return out, controls, normalized
 
     def _analyse_whole(self, audio: Tensor) -> bool:
         limit = self.controller.max_analysis_s
         return limit is None or audio.shape[-1] <= limit * self.layout.sample_rate
 
     @torch.no_grad()
-    def denoise(self, audio: Tensor, block_s: float = 10.0, return_controls: bool = False):
-        """Inference on any length -> denoised (batch, channels, samples) Tensor.
-
-        One shot up to `block_s`, else streaming (`streaming.denoise_long`). With `return_controls` returns
-        (audio, controls in units) instead (the interface shared with `training.masknet.MaskNet`).
-        """
+    def enhance(self, audio: Tensor, block_s: float = 10.0) -> tuple[Tensor, dict[str, Tensor]]:
+        """Inference on any length -> (denoised (batch, channels, samples), controls in units): one shot up to
+        `block_s`, else streaming (`streaming.denoise_long`). The interface shared with `masknet.MaskNet`."""
         if audio.shape[-1] <= block_s * self.layout.sample_rate:
-            out, controls = self.forward(audio)
-        else:
-            controls = self.controller(audio)
-            out = denoise_long(audio, controls, self.layout, block_s, link_channels=self.link_channels)
-        return (out, controls) if return_controls else out
+            return self.forward(audio)
+        controls = self.controller(audio)
+        return denoise_long(audio, controls, self.layout, block_s, link_channels=self.link_channels), controls
+
+    def denoise(self, audio: Tensor, block_s: float = 10.0) -> Tensor:
+        """`enhance` without the controls."""
+        return self.enhance(audio, block_s)[0]

@@ -58,8 +58,12 @@ class MaskNet(nn.Module):
         return istft(spec * mask.unsqueeze(1), self.layout, audio.shape[-1])
 
     @torch.no_grad()
-    def denoise(self, audio: Tensor, block_s: float = 10.0, return_controls: bool = False, overlap_s: float = 1.0):
-        """Inference on any length -> denoised Tensor (with `return_controls`: (audio, {}) like `Denoiser`)."""
+    def enhance(self, audio: Tensor, block_s: float = 10.0) -> tuple[Tensor, dict[str, Tensor]]:
+        """(denoised audio, {}): the interface shared with `controller.Denoiser` (a mask has no controls)."""
+        return self.denoise(audio, block_s), {}
+
+    def denoise(self, audio: Tensor, block_s: float = 10.0, overlap_s: float = 1.0) -> Tensor:
+        """Inference on any length -> denoised Tensor (overlapping blocks of `block_s` cross-faded over `overlap_s`)."""
         rate = self.layout.sample_rate
         samples = audio.shape[-1]
         block = max(int(block_s * rate), 4 * self.layout.n_fft)
@@ -83,4 +87,4 @@ class MaskNet(nn.Module):
                 out[..., start:end] += piece * w
                 weight[start:end] += w
             out = out / weight.clamp_min(1e-6)
-        return (out, {}) if return_controls else out
+        return out

@@ -4,7 +4,7 @@ A `Method` takes a batch of noisy clips (batch, channels, samples) and the match
 the oracle looks at them) and returns the output audio of the same shape and the controls it used, in
 their units (`controls.CONTROL_SPECS`; the per-band ``noise_profile_db`` whenever the method has one,
 the scalar controls when it predicts them). Learned models are wrapped through their shared
-``denoise(audio, return_controls=True) -> (audio, controls)``: `controller.Denoiser` and
+``enhance(audio) -> (audio, controls)``: `controller.Denoiser` and
 `masknet.MaskNet` (which returns no controls).
 """
 from __future__ import annotations
@@ -34,7 +34,9 @@ class DenoisingModel(Protocol):
 
     layout: BandLayout
 
-    def denoise(self, audio: Tensor, block_s: float = 10.0, return_controls: bool = False): ...
+    def enhance(self, audio: Tensor, block_s: float = 10.0) -> tuple[Tensor, dict[str, Tensor]]: ...
+
+    def denoise(self, audio: Tensor, block_s: float = 10.0) -> Tensor: ...
 
 
 def oracle_profile_db(noise: Tensor, layout: BandLayout) -> Tensor:
@@ -72,5 +74,5 @@ class LearnedModel:
     model: DenoisingModel
 
     def __call__(self, noisy: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        out, controls = self.model.denoise(noisy, return_controls=True)
+        out, controls = self.model.enhance(noisy)
         return out, dict(controls)

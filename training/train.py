@@ -373,7 +373,7 @@ class _Objectives:
 
     def stage1(self, batch):
         noisy, target = batch["noisy"].to(self.device), batch["profile_db"].to(self.device)
-        controls, normalized = self.controller(noisy, return_normalized=True)
+        controls, normalized = self.controller.predict(noisy)
         lp = profile_loss(controls["noise_profile_db"], target)
         lc = control_regularizer(normalized)
         return (self.s1.weight_profile * lp + self.s1.weight_controls * lc,
@@ -391,7 +391,7 @@ class _Objectives:
     def stage2(self, batch):
         device = self.device
         noisy, clean, target = batch["noisy"].to(device), batch["clean"].to(device), batch["profile_db"].to(device)
-        out, controls, normalized = self.denoiser(noisy, return_normalized=True)
+        out, controls, normalized = self.denoiser.predict(noisy)
         loss, logged = self.audio_loss(out, noisy, clean)
         lp = profile_loss(controls["noise_profile_db"], target)
         lc = control_regularizer(normalized)
