@@ -15,7 +15,8 @@ from training.streaming import StreamingGate
 from training.checkpoint import build_model, load_checkpoint, save_checkpoint
 from training.controller import Controller
 from training.cli import main
-from training.denoise import DenoiseSetupError, denoise_files, plan_jobs
+from training.audio_files import plan_jobs
+from training.denoise import DenoiseSetupError, denoise_files
 from training.reducer import measure_noise
 from training.masknet import MaskNet
 

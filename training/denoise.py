@@ -35,11 +35,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -51,19 +48,12 @@ from manifests.bands import BandLayout
 from manifests.cli_errors import int_at_least
 
 from .controls import SCALAR_CONTROL_NAMES, SPECS
+from .audio_files import AUDIO_EXTENSIONS, AudioWriter, format_extension, is_audio, plan_jobs
 from .device import DEVICE_NAMES
 from .reducer import NoiseReducer, check_noise_profile, check_overrides, measure_noise, resample
 
 Tensor = torch.Tensor
 
-# extension -> (soundfile format, subtype when the format has no use for the input's; None = the format's default)
-FORMATS = {
-    ".wav": ("WAV", None), ".flac": ("FLAC", None), ".ogg": ("OGG", "VORBIS"), ".oga": ("OGG", "VORBIS"),
-    ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", None), ".aif": ("AIFF", None), ".aiff": ("AIFF", None),
-    ".aifc": ("AIFF", None), ".w64": ("W64", None), ".rf64": ("RF64", None), ".caf": ("CAF", None),
-    ".au": ("AU", None), ".snd": ("AU", None),
-}
-AUDIO_EXTENSIONS = tuple(FORMATS)
 # command-line flag -> control name; units come from controls.CONTROL_SPECS
 OVERRIDE_FLAGS = {
     "reduction_db": "--reduction-db",
@@ -91,98 +81,6 @@ class DenoiseError(Exception):
 
 class DenoiseSetupError(ValueError):
     """A checkpoint, option or output that no file can be denoised with; the message says how to fix it."""
-
-
-# --------------------------------------------------------------------------------------------------
-# inputs and outputs
-# --------------------------------------------------------------------------------------------------
-
-
-def is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_EXTENSIONS
-
-
-def format_extension(text: str) -> str:
-    """`--format` value ("flac", ".FLAC") -> ".flac"; ValueError naming the accepted ones."""
-    ext = "." + text.lower().lstrip(".")
-    if ext not in FORMATS:
-        raise ValueError(f"--format {text}: use one of {', '.join(e[1:] for e in AUDIO_EXTENSIONS)}")
-    return ext
-
-
-@dataclass
-class Job:
-    src: Path
-    dst: Path | None
-    error: str | None = None
-
-
-def plan_jobs(inputs: list[str], out: str, extension: str | None = None) -> list[Job]:
-    """Source -> destination for every input file: one input file and an audio-named `out` is a file output
-    (its extension is the format); anything else goes into the folder `out`, named as the inputs, with the
-    suffix `extension` when given. ValueError for an audio-named `out` with several inputs or a folder input;
-    per-job errors for missing inputs, name clashes and outputs that would replace an input."""
-    out_path = Path(out)
-    singles = [Path(p) for p in inputs]
-    if is_audio(out_path) and not out_path.is_dir():
-        if len(singles) != 1 or not singles[0].is_file():
-            what = f"{len(singles)} inputs" if len(singles) != 1 else f"the folder {singles[0]}"
-            raise ValueError(f"-o {out} names one audio file, but {what} were given; give an output folder "
-                             "(with --format to choose the files' format)")
-        if extension is not None and out_path.suffix.lower() != extension:
-            raise ValueError(f"-o {out} and --format {extension[1:]} disagree; the output's extension decides "
-                             "the format of a single file")
-        return _check_jobs([Job(singles[0], out_path)])
-
-    def target(path: Path) -> Path:
-        return path.with_suffix(extension) if extension else path
-
-    jobs: list[Job] = []
-    for given in singles:
-        if given.is_dir():
-            files = sorted(p for p in given.rglob("*") if p.is_file() and is_audio(p) and not p.name.startswith("."))
-            if not files:
-                jobs.append(Job(given, None, f"{given}: no audio files found (extensions {' '.join(AUDIO_EXTENSIONS)})"))
-            jobs += [Job(p, out_path / target(p.relative_to(given))) for p in files]
-        elif given.is_file():
-            jobs.append(Job(given, out_path / target(Path(given.name))))
-        else:
-            jobs.append(Job(given, None, f"{given}: no such file or folder"))
-    return _check_jobs(jobs)
-
-
-def _check_jobs(jobs: list[Job]) -> list[Job]:
-    """Mark jobs whose output is an input file (there is no in-place mode) or another job's output."""
-    sources = {job.src.resolve(): job.src for job in jobs if job.dst is not None}
-    seen: dict[Path, Path] = {}
-    for job in jobs:
-        if job.dst is None:
-            continue
-        key = job.dst.resolve()
-        if key in sources:
-            job.error = (f"{job.src}: output {job.dst} is the input file {sources[key]}; the input is never replaced, "
-                         "choose another output folder or file name")
-        elif key in seen:
-            job.error = f"{job.src}: output {job.dst} would overwrite the output of {seen[key]}; skipped"
-        else:
-            seen[key] = job.src
-    return jobs
-
-
-def output_format(dst: Path, info) -> tuple[str, str]:
-    """(format, subtype) for writing `dst` from an input described by `soundfile.info`: the input's own when the
-    extension names its format, else the input's subtype where the new format has it, else 24-bit PCM for a
-    float input where it can, else the format's default."""
-    fmt, fixed_subtype = FORMATS[dst.suffix.lower()]
-    if fmt == info.format and (fixed_subtype is None or fixed_subtype == info.subtype):
-        return fmt, info.subtype
-    if fixed_subtype is not None:
-        return fmt, fixed_subtype
-    if sf.check_format(fmt, info.subtype):
-        return fmt, info.subtype
-    if info.subtype in ("FLOAT", "DOUBLE") and sf.check_format(fmt, "PCM_24"):
-        return fmt, "PCM_24"
-    return fmt, sf.default_subtype(fmt)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -282,49 +180,6 @@ def _hz(value: float) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-class _Writer:
-    """Writes exactly `frames` frames (trims the excess, pads the shortfall with zeros) to a temporary
-    sibling of `dst`, renamed into place by `commit`."""
-
-    def __init__(self, dst: Path, info, frames: int):
-        self.format, self.subtype = output_format(dst, info)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        self.dst = dst
-        self.tmp = dst.with_name(f".{dst.stem}.tmp-{uuid.uuid4().hex[:8]}{dst.suffix}")
-        self.remaining = frames
-        self.clip = self.subtype not in ("FLOAT", "DOUBLE")
-        self.channels = info.channels
-        endian = info.endian if self.format == info.format else "FILE"
-        try:
-            self.handle = sf.SoundFile(str(self.tmp), "w", samplerate=info.samplerate, channels=info.channels,
-                                       subtype=self.subtype, format=self.format, endian=endian)
-        except BaseException:
-            self.tmp.unlink(missing_ok=True)  # libsndfile may have created it before refusing the parameters
-            raise
-
-    def write(self, data: np.ndarray) -> None:
-        data = data[:self.remaining]
-        if data.shape[0]:
-            if self.clip:
-                data = np.clip(data, -1.0, 1.0)
-            self.handle.write(data)
-            self.remaining -= data.shape[0]
-
-    def commit(self) -> None:
-        if self.remaining > 0:
-            self.handle.write(np.zeros((self.remaining, self.channels), dtype=np.float32))
-            self.remaining = 0
-        self.handle.close()
-        os.replace(self.tmp, self.dst)
-
-    def abort(self) -> None:
-        try:
-            self.handle.close()
-        finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
-
-
 class FileDenoiser:
     """A `NoiseReducer` applied to files: `run(src, dst) -> the file's summary line`."""
 
@@ -383,7 +238,7 @@ class FileDenoiser:
             raise DenoiseError(str(exc) if str(exc).startswith(what) else f"{what}: {exc}") from None
         return measured
 
-    def _stream(self, handle: sf.SoundFile, writer: _Writer, controls: Mapping[str, Tensor]) -> int:
+    def _stream(self, handle: sf.SoundFile, writer: AudioWriter, controls: Mapping[str, Tensor]) -> int:
         """Gate the whole file in blocks; returns the number of non-finite input samples replaced by 0."""
         stream = self.reducer.stream(handle.samplerate, handle.channels, controls)
         block = max(1, int(self.reducer.block_s * handle.samplerate))
@@ -396,14 +251,14 @@ class FileDenoiser:
         writer.write(stream.flush_frames())
         return stream.non_finite
 
-    def _controlled(self, handle: sf.SoundFile, writer: _Writer, src: Path) -> str:
+    def _controlled(self, handle: sf.SoundFile, writer: AudioWriter, src: Path) -> str:
         measured = self._region_noise(handle, src) if self.noise_region_s is not None else self.noise_controls
         controls = self.reducer.controls_for(self._analysis_audio(handle), measured, self.overrides)
         text = describe_controls(controls, self.layout, set(self.overrides) | set(measured))
         bad = self._stream(handle, writer, controls)
         return text + (f" [warning: {bad} non-finite input samples replaced by 0]" if bad else "")
 
-    def _whole(self, handle: sf.SoundFile, writer: _Writer) -> str:
+    def _whole(self, handle: sf.SoundFile, writer: AudioWriter) -> str:
         data = handle.read(dtype="float32", always_2d=True)
         bad = int((~np.isfinite(data)).sum())
         writer.write(self.reducer.reduce(np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0).T, handle.samplerate).T)
@@ -424,7 +279,7 @@ class FileDenoiser:
             if handle.channels < 1:
                 raise DenoiseError(f"{src}: no channels")
             try:
-                writer = _Writer(dst, info, frames)
+                writer = AudioWriter(dst, info, frames)
             except (OSError, sf.LibsndfileError, TypeError, ValueError) as exc:
                 raise DenoiseError(f"{src}: cannot write {dst} ({_first_line(exc)}); nothing written") from None
             try:
