@@ -19,10 +19,10 @@ import fsspec
 import numpy as np
 import soundfile as sf
 
-from .analysis import (ACTIVITY_HOP_S, ActivityAccumulator, LevelAccumulator, LongTermSpectrumAccumulator, LoudnessAccumulator,
-                       activity_mask, amplitude_dbfs, bandwidth_from_spectrum, bandwidth_hz, gated_loudness_lufs,
-                       integrated_loudness_lufs, peak_dbfs)
+from .analysis import (ACTIVITY_HOP_S, ActivityAccumulator, LevelAccumulator, LoudnessAccumulator, activity_mask,
+                       amplitude_dbfs, gated_loudness_lufs, integrated_loudness_lufs, peak_dbfs)
 from .sources import SourceFile
+from .spectrum_bandwidth import LongTermSpectrumAccumulator, bandwidth_from_spectrum, bandwidth_hz
 from .stationarity import StationarityAccumulator, stationarity_db
 
 SILENCE_PEAK_DBFS = -100.0

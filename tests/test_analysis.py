@@ -13,12 +13,12 @@ from datagen.analysis import (
     ACTIVITY_HOP_S,
     SNR_DEFINITIONS,
     activity_mask,
-    bandwidth_hz,
     integrated_loudness_lufs,
     noise_gain_for_snr,
     peak_dbfs,
     snr_db,
 )
+from datagen.spectrum_bandwidth import bandwidth_hz
 
 RATE = 48000
 SYLLABLE_S, PAUSE_S = 0.3, 0.2  # speech-like pattern: 0.3 s voiced, 0.2 s pause, repeated

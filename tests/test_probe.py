@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from datagen import analysis, kernels
+from datagen import analysis, kernels, spectrum_bandwidth
 from datagen.probe import PROBE_BLOCK_S, measure_audio, probe, read_audio
 from datagen.sources import SourceFile
 from datagen.stationarity import StationarityAccumulator, stationarity_db
@@ -78,7 +78,7 @@ def test_accumulators_do_not_depend_on_where_the_stream_is_cut(dtype):
     gap = np.zeros((2, 30001), np.float32)  # digital silence inside: stationarity frames straddle it
     audio = padded(np.concatenate([noise, gap, noise[:, ::-1] * 0.3], axis=1), 777, 5000).astype(dtype)
     meters = [analysis.ActivityAccumulator(sample_rate), analysis.LoudnessAccumulator(sample_rate),
-              analysis.LongTermSpectrumAccumulator(), StationarityAccumulator(sample_rate), analysis.LevelAccumulator()]
+              spectrum_bandwidth.LongTermSpectrumAccumulator(), StationarityAccumulator(sample_rate), analysis.LevelAccumulator()]
     cuts = _cuts(rng, audio.shape[1])
     for start, stop in zip(cuts[:-1], cuts[1:]):
         for meter in meters:
@@ -86,7 +86,7 @@ def test_accumulators_do_not_depend_on_where_the_stream_is_cut(dtype):
     activity, loudness, spectrum, stationarity, level = meters
     assert np.array_equal(activity.mask(), analysis.activity_mask(audio, sample_rate))
     assert np.array_equal(loudness.block_powers(), analysis.loudness_block_powers(audio, sample_rate))
-    assert analysis.bandwidth_from_spectrum(*spectrum.spectrum(), sample_rate) == analysis.bandwidth_hz(audio, sample_rate)
+    assert spectrum_bandwidth.bandwidth_from_spectrum(*spectrum.spectrum(), sample_rate) == spectrum_bandwidth.bandwidth_hz(audio, sample_rate)
     assert stationarity.result() == stationarity_db(audio, sample_rate)
     assert analysis.amplitude_dbfs(level.peak()) == analysis.peak_dbfs(audio)
 
