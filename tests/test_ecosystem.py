@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import webdataset as wds
 
-from datagen.render import EXTENSIONS
+from manifests.schema import AUDIO_FORMATS
 from manifests.io import open_example, read_manifest, read_metadata
 from manifests.schema import AUDIO_MEMBERS, METADATA_KEY
 
@@ -47,7 +47,7 @@ def test_shards_iterate_in_webdataset_as_the_manifest_says(tiny_build):
         raw = list(wds.WebDataset(shard_urls(tiny_build, split), shardshuffle=False))
         assert [s["__key__"] for s in raw] == [r["example_id"] for r in rows]
         for sample, row in zip(raw, rows):
-            ext = EXTENSIONS[row["audio_format"]]
+            ext = AUDIO_FORMATS[row["audio_format"]][2]
             assert set(payload(sample)) == {f"{m}.{ext}" for m in AUDIO_MEMBERS} | {"json"}
             assert sample["__url__"] == str(tiny_build / row["shard"])
             for member in (*AUDIO_MEMBERS, "json"):
@@ -56,7 +56,7 @@ def test_shards_iterate_in_webdataset_as_the_manifest_says(tiny_build):
 
         decoded = wds.WebDataset(shard_urls(tiny_build, split), shardshuffle=False).decode(decode_audio_member)
         for sample, row in zip(decoded, rows, strict=True):
-            ext = EXTENSIONS[row["audio_format"]]
+            ext = AUDIO_FORMATS[row["audio_format"]][2]
             expected = open_example(row, str(tiny_build))
             for member in AUDIO_MEMBERS:
                 assert sample[f"{member}.{ext}"].dtype == np.float32
