@@ -1,8 +1,7 @@
 """Neural controller: predicts the spectral gate's controls (per clip) from the noisy audio.
 
-Architecture (218 k parameters with the defaults; all analysis in torch, on the input's device).
-Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mono audio
-(`cost.controller_macs_per_second`), of which 8 are the STFT, gate and inverse STFT.
+Architecture (all analysis in torch, on the input's device; its size and cost per second of audio:
+`cost.parameter_count`, `cost.controller_macs_per_second`, figures in the README).
 
 1. Analysis on the gate's own STFT (`stft.stft`, shareable with the gate): per-bin power density,
    averaged over channels, averaged over each band of the shared ERB `BandLayout` (segment sums) and
@@ -26,8 +25,7 @@ Controller + gate cost about 9.7 M multiply-accumulates per second of 48 kHz mon
      convolutions over neighbouring bands with weights shared by all bands.
      The head is initialised near zero, so an untrained controller outputs the blind estimate; it
      learns only the correction (e.g. the upward bias of the quantile when signal is present in
-     most frames, as in dense music). This trains much faster and generalises better to real
-     noise than regressing absolute levels.
+     most frames, as in dense music), which is easier to learn than absolute levels.
    - tonal detail (per band): ``u = sigmoid(z)`` from a clip-level head plus the per-band path's second
      output, initialised near 0 (`_DETAIL_INIT`). The gate adds this share of the blind per-bin floor's
      shape inside each band to its threshold (`bandmap.in_band_shape_db`), so it can follow hum, whine and
