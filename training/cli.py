@@ -47,15 +47,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
+    from .reproduce import reproduce
 
-    from .reproduce import reproduce, reproduction_report, run_info
-
-    results, _ = reproduce(args.run_dir, args.run, tolerance=args.tolerance)
-    new_run = args.run or str(Path(args.run_dir).with_name(Path(args.run_dir).name + "-reproduce"))
-    original = json.loads((Path(args.run_dir) / "results.json").read_text())
-    lines, agree = reproduction_report(original, results, run_info(args.run_dir), run_info(new_run), args.tolerance)
+    results, lines, agree = reproduce(args.run_dir, args.run, tolerance=args.tolerance)
     print("\n".join(lines))
     if agree:
         print(f"reproduced: the results of {args.run_dir} match")

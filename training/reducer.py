@@ -251,7 +251,9 @@ class NoiseReducer:
         predicted, the noise profile and its shape measured from `noise_clip` (noise-only audio at the same rate)
         when given, and `overrides` (e.g. ``reduction_db=12``) applied. Pass them to `stream`."""
         rate = _check_rate(sample_rate)
-        frames, _ = _as_frames(audio)
+        return self._controls_of_frames(_as_frames(audio)[0], rate, noise_clip, overrides)
+
+    def _controls_of_frames(self, frames: np.ndarray, rate: int, noise_clip, overrides: Mapping[str, float]):
         measured = None
         if noise_clip is not None:
             clip, _ = _as_frames(noise_clip, "noise_clip")
@@ -271,7 +273,7 @@ class NoiseReducer:
         if frames.shape[0] == 0:
             out = frames
         elif self.is_controller:
-            controls = self.predict_controls(frames.T, rate, noise_clip=noise_clip, **overrides)
+            controls = self._controls_of_frames(frames, rate, noise_clip, overrides)
             stream = self.stream(rate, frames.shape[1], controls)
             out = np.concatenate([stream.process_frames(frames), stream.flush_frames()])
             values = controls_in_units(controls)

@@ -31,9 +31,10 @@ def compare_results(original: Mapping, new: Mapping, tolerance: float = 0.0) -> 
     return diffs
 
 
-def reproduce(run_dir, new_run=None, tolerance: float = 0.0, log: Callable[[str], None] | None = None) -> tuple[dict, list]:
+def reproduce(run_dir, new_run=None, tolerance: float = 0.0,
+              log: Callable[[str], None] | None = None) -> tuple[dict, list[str], bool]:
     """Re-run `run_dir` from its saved resolved config into `new_run` (default: ``<run_dir>-reproduce``);
-    returns (new results, differences vs the original results.json)."""
+    returns (new results, `reproduction_report` lines, whether the results agree)."""
     run_dir = Path(run_dir)
     config_path, results_path = run_dir / "config.json", run_dir / "results.json"
     if not config_path.exists():
@@ -42,7 +43,7 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0, log: Callable[[str]
         raise TrainingError(f"{run_dir}: no results.json; the original run did not finish (rerun `training train` on it first)")
     config = parse_config(json.loads(config_path.read_text()), str(config_path))
     original = json.loads(results_path.read_text())
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    info = run_info(run_dir)
     threads = info.get("torch_threads")
     if config.threads == 0 and threads and threads != torch.get_num_threads():
         torch.set_num_threads(int(threads))  # the original run used torch's default: match its thread count
@@ -50,7 +51,7 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0, log: Callable[[str]
     if new_run.resolve() == run_dir.resolve():
         raise TrainingError("the reproduction needs its own folder (--run NEW_DIR)")
     results = train(config, new_run, log=log)
-    return results, compare_results(original, results, tolerance)
+    return (results, *reproduction_report(original, results, info, run_info(new_run), tolerance))
 
 
 # Across CPUs and library builds a run does not give the same bits: float rounding differs in the first
