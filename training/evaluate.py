@@ -46,9 +46,9 @@ from .blind import blind_noise_profile_db
 from .controls import SCALAR_CONTROL_NAMES, make_controls
 from .gate import spectral_gate
 from .device import resolve_device
-from .data import ExampleIndex
+from .data import ExampleIndex, profile_target_db
 from .run_folder import find_checkpoint, resolve_build
-from .methods import LearnedModel, Method, NoisyInput, ProfileGate, oracle_profile_db
+from .methods import LearnedModel, Method, NoisyInput, ProfileGate
 from .report import (METRIC_COLUMNS, SNR_BUCKETS, Kept, plot_profiles, plot_si_sdri, plot_spectrograms, sort_key,
                      write_report, write_tables)
 
@@ -143,7 +143,7 @@ class _Batch:
             raise EvaluationError(f"{rows[0]['example_id']}: {self.rate} Hz, but the models run at {layout.sample_rate} Hz")
         self.is_speech = np.array([r["source_type"] == "speech" for r in rows])
         self.ref_mags = metrics.reference_magnitudes(self.clean)
-        self.oracle_db = oracle_profile_db(self.noise, layout)
+        self.oracle_db = profile_target_db(self.noise, layout)
         self.input = self.score(self.noisy)
 
     def score(self, out: Tensor) -> _Scores:

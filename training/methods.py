@@ -16,11 +16,10 @@ import torch
 
 from manifests.bands import BandLayout
 
-from .bandmap import bins_to_bands_power
 from .blind import blind_noise_profile_db
 from .controls import make_controls
+from .data import profile_target_db
 from .gate import spectral_gate
-from .stft import power_density, power_to_db, stft
 
 Tensor = torch.Tensor
 
@@ -39,13 +38,6 @@ class DenoisingModel(Protocol):
     def denoise(self, audio: Tensor, block_s: float = 10.0) -> Tensor: ...
 
 
-def oracle_profile_db(noise: Tensor, layout: BandLayout) -> Tensor:
-    """True band profile (batch, n_bands) dB of the noise member, with the gate's own STFT and power
-    density (mean over frames and channels, then over each band's bins)."""
-    power = power_density(stft(noise, layout), layout).mean(dim=(1, 3))  # (B, F)
-    return power_to_db(bins_to_bands_power(power, layout))
-
-
 class NoisyInput:
     """The input itself (SI-SDRi 0 by definition)."""
 
@@ -62,7 +54,7 @@ class ProfileGate:
     oracle: bool
 
     def __call__(self, noisy: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        profile = oracle_profile_db(noise, self.layout) if self.oracle else blind_noise_profile_db(noisy, self.layout)
+        profile = profile_target_db(noise, self.layout) if self.oracle else blind_noise_profile_db(noisy, self.layout)
         controls = make_controls(noisy.shape[0], self.layout, device=noisy.device, noise_profile_db=profile)
         return spectral_gate(noisy, controls, self.layout), {"noise_profile_db": profile}
 
