@@ -298,14 +298,22 @@ def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
         assert np.isfinite(results[key]["score"])
     best = build_model(load_checkpoint(paths["best"]))
     assert isinstance(best, Denoiser)
-    # reproduce through the CLI: same numbers, exit 0
-    code = training_main(["reproduce", str(run), "--run", str(tmp_path / "again")])
+    # reproduce through the CLI, on a copy of the build elsewhere (--data): same numbers, exit 0
+    moved = tmp_path / "moved_build"
+    shutil.copytree(tiny_build, moved)
+    code = training_main(["reproduce", str(run), "--run", str(tmp_path / "again"), "--data", str(moved)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "reproduced" in out and "same platform and packages" in out
     row = next(line for line in out.splitlines() if line.startswith("best.score "))
     assert row.split()[1] == row.split()[2] and "+0" in row.split()[3]  # recorded, new, diff side by side
     assert "torch" in info["installed_packages"] and "numpy" in info["installed_packages"]
+    # another build is refused before any training, naming the file
+    other = tmp_path / "other_build"
+    other.mkdir()
+    (other / "examples.parquet").write_bytes(b"not the same examples")
+    assert training_main(["reproduce", str(run), "--run", str(tmp_path / "third"), "--data", str(other)]) == 2
+    assert "not the build the run was trained on" in capsys.readouterr().err and not (tmp_path / "third").exists()
 
 
 def test_reproduction_report_allows_the_cross_machine_spread_only_elsewhere():

@@ -49,7 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
-    results, lines, agree = reproduce(args.run_dir, args.run, tolerance=args.tolerance)
+    results, lines, agree = reproduce(args.run_dir, args.run, tolerance=args.tolerance, data=args.data)
     print("\n".join(lines))
     if agree:
         print(f"reproduced: the results of {args.run_dir} match")
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="run folder of `training train`")
     p.add_argument("--run", default=None, help="folder of the new run (default: RUN_DIR-reproduce)")
     p.add_argument("--tolerance", type=float, default=0.0, help="max absolute difference of a result (default 0: bit-identical)")
+    p.add_argument("--data", default=None, help="build folder to train on (overrides data.build; must hold the recorded examples.parquet)")
     p.set_defaults(func=cmd_reproduce)
 
     add_evaluate_parser(sub)

@@ -8,8 +8,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .config import parse_config
-from .run_folder import TrainingError, flatten
+from .config import parse_config, with_overrides
+from .run_folder import TrainingError, file_sha256, flatten
 from .train import train
 
 
@@ -31,9 +31,10 @@ def compare_results(original: Mapping, new: Mapping, tolerance: float = 0.0) -> 
     return diffs
 
 
-def reproduce(run_dir, new_run=None, tolerance: float = 0.0,
+def reproduce(run_dir, new_run=None, tolerance: float = 0.0, data=None,
               log: Callable[[str], None] | None = None) -> tuple[dict, list[str], bool]:
-    """Re-run `run_dir` from its saved resolved config into `new_run` (default: ``<run_dir>-reproduce``);
+    """Re-run `run_dir` from its saved resolved config into `new_run` (default: ``<run_dir>-reproduce``), on the
+    build folder `data` if given (it must hold the same examples.parquet as the recorded run: checked by sha256);
     returns (new results, `reproduction_report` lines, whether the results agree)."""
     run_dir = Path(run_dir)
     config_path, results_path = run_dir / "config.json", run_dir / "results.json"
@@ -44,6 +45,9 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0,
     config = parse_config(json.loads(config_path.read_text()), str(config_path))
     original = json.loads(results_path.read_text())
     info = run_info(run_dir)
+    if data is not None:
+        config = with_overrides(config, **{"data.build": str(Path(data).resolve())})
+        _check_same_examples(Path(config.data.build) / "examples.parquet", info.get("examples_sha256"))
     threads = info.get("torch_threads")
     if config.threads == 0 and threads and threads != torch.get_num_threads():
         torch.set_num_threads(int(threads))  # the original run used torch's default: match its thread count
@@ -52,6 +56,15 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0,
         raise TrainingError("the reproduction needs its own folder (--run NEW_DIR)")
     results = train(config, new_run, log=log)
     return (results, *reproduction_report(original, results, info, run_info(new_run), tolerance))
+
+
+def _check_same_examples(manifest: Path, recorded_sha256: str | None) -> None:
+    if not manifest.is_file():
+        raise TrainingError(f"{manifest}: no such file; --data must be a finished `datagen build` folder")
+    sha = file_sha256(str(manifest))
+    if recorded_sha256 and sha != recorded_sha256:
+        raise TrainingError(f"{manifest}: not the build the run was trained on (sha256 {sha[:12]}.., recorded "
+                            f"{recorded_sha256[:12]}..); rebuild it from the same corpus config and recordings")
 
 
 # Across CPUs and library builds a run does not give the same bits: float rounding differs in the first
