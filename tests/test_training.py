@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -31,6 +32,7 @@ from training.ema import WeightAverage
 from training.losses import MultiResolutionSTFTLoss, harm_loss, profile_loss, si_sdr
 from training.masknet import MaskNet
 from training.reproduce import compare_results
+from training.run_folder import examples_content_sha256, file_sha256
 from training.train import TrainingError, checkpoint_paths, train
 
 from conftest import tiny_config_text
@@ -290,7 +292,7 @@ def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
     for name in ("config.json", "run.json", "metrics.jsonl", "results.json", "train.log"):
         assert (run / name).exists(), name
     info = json.loads((run / "run.json").read_text())
-    assert len(info["examples_sha256"]) == 64 and info["seed"] == 3 and "torch" in info["package_versions"]
+    assert len(info["examples_sha256"]) == len(info["examples_content_sha256"]) == 64 and info["seed"] == 3 and "torch" in info["package_versions"]
     events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [(e.get("stage"), e.get("epoch")) for e in events if e["event"] == "epoch"] == [("stage1", 0), ("stage2", 0), ("masknet", 0)]
     for key in ("baseline_blind_dsp", "stage1", "stage2", "best", "masknet"):
@@ -311,9 +313,16 @@ def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
     # another build is refused before any training, naming the file
     other = tmp_path / "other_build"
     other.mkdir()
-    (other / "examples.parquet").write_bytes(b"not the same examples")
+    examples = pq.read_table(moved / "examples.parquet")
+    pq.write_table(examples.slice(1), other / "examples.parquet")  # one example fewer, same schema
     assert training_main(["reproduce", str(run), "--run", str(tmp_path / "third"), "--data", str(other)]) == 2
     assert "not the build the run was trained on" in capsys.readouterr().err and not (tmp_path / "third").exists()
+    # the check is by content: the same examples with the recordings elsewhere (other path columns) pass it
+    relocated = examples.set_column(examples.schema.get_field_index("clean_path"), examples.schema.field("clean_path"),
+                                    pa.array(["/elsewhere/" + p for p in examples.column("clean_path").to_pylist()]))
+    pq.write_table(relocated, other / "examples.parquet")
+    assert examples_content_sha256(str(other / "examples.parquet")) == info["examples_content_sha256"]
+    assert file_sha256(str(other / "examples.parquet")) != info["examples_sha256"]
 
 
 def test_reproduction_report_allows_the_cross_machine_spread_only_elsewhere():

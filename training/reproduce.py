@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .config import parse_config, with_overrides
-from .run_folder import TrainingError, file_sha256, flatten
+from .run_folder import TrainingError, examples_content_sha256, file_sha256, flatten
 from .train import train
 
 
@@ -47,7 +47,7 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0, data=None,
     info = run_info(run_dir)
     if data is not None:
         config = with_overrides(config, **{"data.build": str(Path(data).resolve())})
-        _check_same_examples(Path(config.data.build) / "examples.parquet", info.get("examples_sha256"))
+        _check_same_examples(Path(config.data.build) / "examples.parquet", info)
     threads = info.get("torch_threads")
     if config.threads == 0 and threads and threads != torch.get_num_threads():
         torch.set_num_threads(int(threads))  # the original run used torch's default: match its thread count
@@ -58,13 +58,17 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0, data=None,
     return (results, *reproduction_report(original, results, info, run_info(new_run), tolerance))
 
 
-def _check_same_examples(manifest: Path, recorded_sha256: str | None) -> None:
+def _check_same_examples(manifest: Path, info: Mapping) -> None:
+    """Refuse a build whose examples are not the recorded run's: by their content where run.json records it
+    (the same wherever the corpus lives), else by the manifest file's bytes."""
     if not manifest.is_file():
         raise TrainingError(f"{manifest}: no such file; --data must be a finished `datagen build` folder")
-    sha = file_sha256(str(manifest))
-    if recorded_sha256 and sha != recorded_sha256:
-        raise TrainingError(f"{manifest}: not the build the run was trained on (sha256 {sha[:12]}.., recorded "
-                            f"{recorded_sha256[:12]}..); rebuild it from the same corpus config and recordings")
+    key, measure = (("examples_content_sha256", examples_content_sha256) if info.get("examples_content_sha256")
+                    else ("examples_sha256", file_sha256))
+    sha, recorded = measure(str(manifest)), info.get(key)
+    if recorded and sha != recorded:
+        raise TrainingError(f"{manifest}: not the build the run was trained on ({key} {sha[:12]}.., recorded "
+                            f"{recorded[:12]}..); rebuild it from the same corpus config and recordings")
 
 
 # Across CPUs and library builds a run does not give the same bits: float rounding differs in the first

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from manifests.io import atomic_write_bytes, join
+from manifests.io import atomic_write_bytes, join, read_manifest
 
 from .config import TrainConfig, parse_config
 
@@ -36,6 +36,19 @@ def checkpoint_paths(run_dir) -> dict[str, Path]:
     folder = Path(run_dir) / "checkpoints"
     return {"stage1": folder / "stage1_last.pt", "stage2": folder / "stage2_last.pt", "best": folder / "best.pt",
             "masknet": folder / "masknet.pt"}
+
+
+CONTENT_COLUMNS = ["example_id", "split", "noisy_sha256", "clean_sha256", "noise_sha256"]
+
+
+def examples_content_sha256(manifest: str) -> str:
+    """sha256 of what a build's examples are, wherever it lives: ids, splits and the sha256 of every audio member,
+    in manifest order (the manifest's path columns, absolute paths of the recordings, are left out)."""
+    table = read_manifest(manifest, "examples", columns=CONTENT_COLUMNS)
+    digest = hashlib.sha256()
+    for row in zip(*(table.column(name).to_pylist() for name in CONTENT_COLUMNS)):
+        digest.update(("\t".join(map(str, row)) + "\n").encode())
+    return digest.hexdigest()
 
 
 def file_sha256(path: str) -> str:
@@ -136,6 +149,7 @@ class RunFolder:
             "config_hash": config.result_hash(),
             "examples_parquet": manifest,
             "examples_sha256": sha,
+            "examples_content_sha256": examples_content_sha256(manifest),
             "package_versions": package_versions(),
             "installed_packages": installed_packages(),
             "git": git_commit(),
