@@ -1010,6 +1010,16 @@ def write_outputs(out: str, states: dict) -> list[dict]:
 # denoiser targets, which grouping by package would otherwise send to valid or test.
 TRAIN_ONLY = {("noise", "sonic-pi-samples"): "the only hiss recording: keep it for training"}
 
+# The noises the denoiser targets that no package holds as a long recording (mains hum, tape hiss, fans,
+# HVAC, white / pink / brown noise): datagen's procedural generator, for training only, so every
+# figure on the valid and test splits stays on real noise from packages the training never heard.
+GENERATED_NOISE = ["[[corpora]]", 'name = "noise-generated"', 'type = "noise"', 'generator = "noise"',
+                   "count = 6  # files per noise type (white, pink, brown, hiss, hum, fan, hvac)", "duration_s = 30.0",
+                   "weight = 0.5  # against 1.0 for all the real noise packages together: a third of the noise draws",
+                   'split = "train"', ""]
+# Mixture hours per split of the shipped model's training corpus (corpora/pretrained/README.md, "corpus.toml").
+SPLIT_HOURS = "hours = { train = 3.0, valid = 0.4, test = 0.4 }"
+
 
 def render_config(summary: list[dict], prefix: str) -> str:
     """A datagen build config over the built folders: one corpus per (type, package), grouped by the labels
@@ -1024,7 +1034,7 @@ def render_config(summary: list[dict], prefix: str) -> str:
              '# game ambience loops are often a few seconds long: loop them (equal-power crossfade) instead of dropping them',
              'noise_loop = "crossfade"', "noise_crossfade_s = 0.25", "", "[filters]", "stationarity_threshold_db = 3.0",
              "min_duration_s = 1.0", "", "[splits]", "fractions = { train = 0.8, valid = 0.1, test = 0.1 }",
-             "hours = { train = 40.0, valid = 2.0, test = 2.0 }", "", "[shards]", "examples_per_shard = 64", ""]
+             SPLIT_HOURS, "", "[shards]", "examples_per_shard = 64", ""]
     weights = {}
     for kind in ("speech", "music", "noise"):
         sel = [s for s in summary if s["type"] == kind]
@@ -1040,7 +1050,7 @@ def render_config(summary: list[dict], prefix: str) -> str:
         if (kind, pkg) in TRAIN_ONLY:
             lines += ['split = "train"  # %s' % TRAIN_ONLY[(kind, pkg)]]
         lines += ["# %s %s: %s files, %s h, %s" % (pkg, s["version"], s["files"], s["hours"], s["licence"]), ""]
-    return "\n".join(lines)
+    return "\n".join(lines + GENERATED_NOISE)
 
 
 def print_summary(summary: list[dict], states: dict) -> None:
