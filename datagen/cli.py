@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from manifests.cli_errors import int_at_least, run_command
+from manifests.cli import Command, int_at_least, run_cli
 from manifests.io import ManifestError, atomic_write_bytes, join, read_manifest
 from manifests.lock import LockError
 
@@ -187,29 +187,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="datagen", description="Synthesize (noisy, clean) corpora of speech and music mixed with stationary noise.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _build_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
+    command.add_argument("--out", required=True, help="build folder (local path or fsspec URL)")
+    command.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
+    _add_cluster_args(command)
 
-    commands = {}
-    for name, func, help_text in [
-        ("build", cmd_build, "index the corpora, plan and render all examples, write shards and manifests"),
-        ("index", cmd_index, "probe the configured corpora into OUT/sources.parquet and print per corpus: files, usable, "
-                             "excluded by reason, groups per split"),
-    ]:
-        command = commands[name] = sub.add_parser(name, help=help_text)
-        command.add_argument("config", nargs="?", help="TOML build config (default: the embedded demo corpus)")
-        command.add_argument("--out", required=True, help="build folder (local path or fsspec URL)")
-        command.add_argument("--overwrite", action="store_true", help="replace a build of a different config in --out")
-        _add_cluster_args(command)
-        command.set_defaults(func=func)
-    commands["index"].add_argument("--limit", type=int_at_least(0), default=20, help="failed and excluded files listed (default: %(default)s)")
 
-    recipes = sub.add_parser("recipes", help="list the recipes for public corpora (licence, rate, bandwidth, hours), or show one")
+def _index_arguments(command: argparse.ArgumentParser) -> None:
+    _build_arguments(command)
+    command.add_argument("--limit", type=int_at_least(0), default=20, help="failed and excluded files listed (default: %(default)s)")
+
+
+def _recipes_arguments(recipes: argparse.ArgumentParser) -> None:
     recipes.add_argument("name", nargs="?", help="a recipe to show in full: layout, variants, citation, example config")
-    recipes.set_defaults(func=cmd_recipes)
 
-    render = sub.add_parser("render", help="re-render one example from its manifest row, optionally with one choice changed")
+
+def _render_arguments(render: argparse.ArgumentParser) -> None:
     render.add_argument("out", help="build folder")
     render.add_argument("example_id", help="e.g. train-00000012")
     render.add_argument("-o", "--output", help="folder for the rendered members (default: OUT/renders/EXAMPLE_ID)")
@@ -217,10 +211,9 @@ def make_parser() -> argparse.ArgumentParser:
     render.add_argument("--clean-loudness-lufs", type=float, help="clean loudness target in LUFS")
     render.add_argument("--clean-start-s", type=float, help="excerpt start in the clean recording, s")
     render.add_argument("--noise-start-s", type=float, help="excerpt start in the noise recording, s")
-    render.set_defaults(func=cmd_render)
 
-    audit = sub.add_parser("audit", help="what a build holds: hours per split/source/corpus/noise type, SNR and loudness distributions, "
-                                         "stationarity, group coverage, leakage between splits (exit 1 on leakage or missing examples)")
+
+def _audit_arguments(audit: argparse.ArgumentParser) -> None:
     audit.add_argument("out", help="build folder")
     audit.add_argument("--by", default=",".join(DEFAULT_BY),
                        help="comma-separated examples-manifest columns of the counts table (aliases: corpus=clean_corpus, noise=noise_corpus, "
@@ -230,10 +223,9 @@ def make_parser() -> argparse.ArgumentParser:
     audit.add_argument("-o", "--output", help="write the report to this file (default: stdout; html: OUT/audit/report.html, PNGs next to it)")
     audit.add_argument("--snr-tolerance-db", type=float, default=SNR_TOLERANCE_DB, help="|measured - target SNR| above this is reported (default: %(default)s)")
     audit.add_argument("--limit", type=int_at_least(0), default=20, help="rows shown of long lists in table/markdown output (default: %(default)s)")
-    audit.set_defaults(func=cmd_audit)
 
-    verify = sub.add_parser("verify", help="check every manifest row against the shards (location, checksum, decoding) and every shard "
-                                           "against the manifest (orphans); exit 1 listing what is wrong")
+
+def _verify_arguments(verify: argparse.ArgumentParser) -> None:
     verify.add_argument("out", help="build folder")
     verify.add_argument("--format", choices=["table", "json"], default="table", help="summary and problem list, or JSON (default: %(default)s)")
     verify.add_argument("--max-problems", type=int_at_least(0), default=100, help="problems listed in table output (default: %(default)s)")
@@ -241,22 +233,34 @@ def make_parser() -> argparse.ArgumentParser:
     verify.add_argument("--workers", type=int_at_least(0), default=0, help="local Dask worker processes, one task per shard (default: 0 = one per core)")
     verify.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler whose workers see OUT (default: start a local cluster)")
     verify.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
-    verify.set_defaults(func=cmd_verify)
 
-    diff = sub.add_parser("diff", help="compare the composition (counts, hours, distributions, config) of two builds")
+
+def _diff_arguments(diff: argparse.ArgumentParser) -> None:
     diff.add_argument("out_a", help="build folder A (before)")
     diff.add_argument("out_b", help="build folder B (after)")
     diff.add_argument("--format", choices=["table", "markdown", "json"], default="table", help="(default: %(default)s)")
     diff.add_argument("--all", action="store_true", help="also list unchanged rows")
     diff.add_argument("-o", "--output", help="write the report to this file (default: stdout)")
-    diff.set_defaults(func=cmd_diff)
-    return parser
+
+
+COMMANDS = (
+    Command("build", "index the corpora, plan and render all examples, write shards and manifests", _build_arguments, cmd_build),
+    Command("index", "probe the configured corpora into OUT/sources.parquet and print per corpus: files, usable, "
+                     "excluded by reason, groups per split", _index_arguments, cmd_index),
+    Command("recipes", "list the recipes for public corpora (licence, rate, bandwidth, hours), or show one", _recipes_arguments, cmd_recipes),
+    Command("render", "re-render one example from its manifest row, optionally with one choice changed", _render_arguments, cmd_render),
+    Command("audit", "what a build holds: hours per split/source/corpus/noise type, SNR and loudness distributions, "
+                     "stationarity, group coverage, leakage between splits (exit 1 on leakage or missing examples)", _audit_arguments, cmd_audit),
+    Command("verify", "check every manifest row against the shards (location, checksum, decoding) and every shard "
+                      "against the manifest (orphans); exit 1 listing what is wrong", _verify_arguments, cmd_verify),
+    Command("diff", "compare the composition (counts, hours, distributions, config) of two builds", _diff_arguments, cmd_diff),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
-    return run_command("datagen", lambda: args.func(args), (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError, LockError),
-                       "completed shards are kept and the build resumes")
+    return run_cli("datagen", "Synthesize (noisy, clean) corpora of speech and music mixed with stationary noise.", COMMANDS, argv,
+                   (ConfigError, ManifestError, PlanError, BuildError, MixError, AuditError, LockError),
+                   "completed shards are kept and the build resumes")
 
 
 if __name__ == "__main__":

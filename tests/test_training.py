@@ -436,11 +436,12 @@ def test_full_disk_is_a_clear_error(tmp_path, monkeypatch, capsys):
     import errno
 
     import training.cli
+    import training.train
 
-    def full(args):
+    def full(config, run_dir, log=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "checkpoints" / "stage2_last.pt.tmp"))
 
-    monkeypatch.setattr(training.cli, "cmd_train", full)
+    monkeypatch.setattr(training.train, "train", full)
     assert training.cli.main(["train", "configs/train_demo.toml", "--run", str(tmp_path / "run")]) == 2
     message = capsys.readouterr().err
     assert "disk full" in message and "stage2_last.pt" in message and "resumes" in message

@@ -6,22 +6,23 @@
     training denoise IN... -o OUT [--checkpoint CKPT]         denoise files (training/denoise.py)
 
 Every handled error (a bad config, manifest, checkpoint, option or folder) ends in one line and exit 2
-(`manifests.cli_errors.run_command`).
+(`manifests.cli.run_cli`, the registry `datagen` uses too).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from manifests.cli_errors import run_command
+from manifests.cli import Command, run_cli
 from manifests.io import ManifestError
 from manifests.lock import LockError
 
 from .checkpoint import CheckpointError
 from .config import ConfigError
-from .denoise import DenoiseSetupError, add_denoise_parser
+from . import denoise, evaluate
+from .denoise import DenoiseSetupError
 from .device import DEVICE_NAMES, DeviceError
-from .evaluate import EvaluationError, add_evaluate_parser
+from .evaluate import EvaluationError
 from .reducer import ReducerError
 
 
@@ -61,37 +62,35 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="training", description="Train and evaluate the neural-controlled spectral gate.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train (or resume) a run: stage 1, stage 2, mask-network baseline")
+def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="training config (TOML), e.g. configs/train_demo.toml")
     p.add_argument("--run", required=True, help="run folder (created, or resumed if it holds a run of the same config)")
     p.add_argument("--data", default=None, help="build folder of `datagen build` (overrides data.build)")
     p.add_argument("--device", choices=DEVICE_NAMES, default=None, help="overrides the config's device")
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("reproduce", help="re-run a run from its saved config and compare the results")
+
+def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="run folder of `training train`")
     p.add_argument("--run", default=None, help="folder of the new run (default: RUN_DIR-reproduce)")
     p.add_argument("--tolerance", type=float, default=0.0, help="max absolute difference of a result (default 0: bit-identical)")
-    p.add_argument("--data", default=None, help="build folder to train on (overrides data.build; must hold the recorded examples.parquet)")
-    p.set_defaults(func=cmd_reproduce)
+    p.add_argument("--data", default=None, help="build folder to train on (overrides data.build; must hold the recorded examples)")
 
-    add_evaluate_parser(sub)
-    add_denoise_parser(sub)
-    return parser
+
+COMMANDS = (
+    Command("train", "train (or resume) a run: stage 1, stage 2, mask-network baseline", _train_arguments, cmd_train),
+    Command("reproduce", "re-run a run from its saved config and compare the results", _reproduce_arguments, cmd_reproduce),
+    evaluate.COMMAND,
+    denoise.COMMAND,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     from .train import TrainingError
 
-    args = build_parser().parse_args(argv)
-    return run_command("training", lambda: args.func(args),
-                       (ConfigError, ManifestError, TrainingError, CheckpointError, DeviceError, LockError, EvaluationError,
-                        DenoiseSetupError, ReducerError),
-                       "checkpoints are written atomically, so the last complete one is kept and training resumes from it")
+    return run_cli("training", "Train and evaluate the neural-controlled spectral gate.", COMMANDS, argv,
+                   (ConfigError, ManifestError, TrainingError, CheckpointError, DeviceError, LockError, EvaluationError,
+                    DenoiseSetupError, ReducerError),
+                   "checkpoints are written atomically, so the last complete one is kept and training resumes from it")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ import soundfile as sf
 import torch
 
 from manifests.bands import BandLayout
-from manifests.cli_errors import int_at_least
+from manifests.cli import Command, int_at_least
 
 from .controls import SCALAR_CONTROL_NAMES, SPECS
 from .audio_files import AUDIO_EXTENSIONS, AudioWriter, format_extension, is_audio, plan_jobs
@@ -364,10 +364,7 @@ def denoise_files(inputs: list[str], out: str, checkpoint: str | None = None, *,
     return 1 if failures else 0
 
 
-def add_denoise_parser(sub) -> argparse.ArgumentParser:
-    """Register `training denoise` on an argparse subparsers object."""
-    parser = sub.add_parser("denoise", help="denoise audio files or folders (the shipped model, or a checkpoint)",
-                            description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+def _denoise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files and/or folders (recursive)")
     parser.add_argument("-o", "--out", required=True, metavar="OUT",
                         help="an audio file name for a single input file (its extension decides the format), "
@@ -394,8 +391,6 @@ def add_denoise_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="torch CPU threads (default: torch's default; 1 is often faster on a busy machine)")
     parser.add_argument("--quiet", action="store_true", help="no per-file lines, no progress bar")
-    parser.set_defaults(func=_run_denoise)
-    return parser
 
 
 def _run_denoise(args) -> int:
@@ -405,3 +400,7 @@ def _run_denoise(args) -> int:
     return denoise_files(args.inputs, args.out, args.checkpoint, overrides=overrides, noise_profile=args.noise_profile,
                          noise_region=args.noise_region, device=args.device, block_s=args.block_s,
                          file_format=args.file_format, progress=not args.quiet, quiet=args.quiet)
+
+
+COMMAND = Command("denoise", "denoise audio files or folders (the shipped model, or a checkpoint)", _denoise_arguments,
+                  _run_denoise, description=__doc__.split("\n\n")[0], raw_description=True)

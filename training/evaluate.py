@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from manifests.bands import BandLayout
-from manifests.cli_errors import int_at_least
+from manifests.cli import Command, int_at_least
 from manifests.io import open_example
 
 from . import cost, metrics
@@ -374,10 +374,7 @@ def _evaluate(run_dir, split, out_dir, max_examples, build, device, batch_size, 
             "plots": plots}
 
 
-def add_evaluate_parser(sub) -> argparse.ArgumentParser:
-    """Register `training evaluate` on an argparse subparsers object."""
-    parser = sub.add_parser("evaluate", help="evaluate a run (baselines, controller, mask network) and write a report",
-                            description=__doc__.split("\n\n")[0])
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run folder (config.json, best.pt, masknet.pt)")
     parser.add_argument("--split", default="test", help="split of the build to evaluate (default: test)")
     parser.add_argument("--out", default=None, help="report folder (default: RUN_DIR/report_<split>)")
@@ -389,8 +386,6 @@ def add_evaluate_parser(sub) -> argparse.ArgumentParser:
                         help="torch CPU threads for the evaluation (default 1; 0 = torch's default)")
     parser.add_argument("--no-timing", action="store_true", help="skip the real-time-factor measurements")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_run_evaluate)
-    return parser
 
 
 def _run_evaluate(args) -> int:
@@ -401,3 +396,6 @@ def _run_evaluate(args) -> int:
     print(f"results: {paths['results']}  summary: {paths['summary']}")
     return 0
 
+
+COMMAND = Command("evaluate", "evaluate a run (baselines, controller, mask network) and write a report", _evaluate_arguments,
+                  _run_evaluate, description=__doc__.split("\n\n")[0])
