@@ -317,6 +317,12 @@ def test_end_to_end_run_then_reproduce(tiny_build, tmp_path, capsys):
     pq.write_table(examples.slice(1), other / "examples.parquet")  # one example fewer, same schema
     assert training_main(["reproduce", str(run), "--run", str(tmp_path / "third"), "--data", str(other)]) == 2
     assert "not the build the run was trained on" in capsys.readouterr().err and not (tmp_path / "third").exists()
+    # a run folder whose run.json records no checksum is refused, not reproduced unchecked
+    bare = tmp_path / "bare_run"
+    shutil.copytree(run, bare, ignore=shutil.ignore_patterns("checkpoints"))
+    (bare / "run.json").write_text("{}")
+    assert training_main(["reproduce", str(bare), "--run", str(tmp_path / "fourth")]) == 2
+    assert "records no checksum of the examples" in capsys.readouterr().err
     # the check is by content: the same examples with the recordings elsewhere (other path columns) pass it
     relocated = examples.set_column(examples.schema.get_field_index("clean_path"), examples.schema.field("clean_path"),
                                     pa.array(["/elsewhere/" + p for p in examples.column("clean_path").to_pylist()]))

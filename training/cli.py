@@ -1,7 +1,7 @@
 """`training`: command-line front end.
 
     training train CONFIG --run RUN_DIR [--data BUILD_DIR]   train or resume a run (training/train.py)
-    training reproduce RUN_DIR [--run NEW_DIR]                re-run from the saved config, compare results
+    training reproduce RUN_DIR [--run NEW_DIR] [--data BUILD] re-run from the saved config, compare results
     training evaluate RUN_DIR [--split test]                  every method on a split (training/evaluate.py)
     training denoise IN... -o OUT [--checkpoint CKPT]         denoise files (training/denoise.py)
 
@@ -28,14 +28,13 @@ from .reducer import ReducerError
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config, with_overrides
+    from .run_folder import build_location
     from .train import train
 
     config = load_config(args.config)
     overrides = {}
     if args.data is not None:
-        import os
-
-        overrides["data.build"] = os.path.abspath(args.data) if "://" not in args.data else args.data
+        overrides["data.build"] = build_location(args.data)
     if args.device is not None:
         overrides["device"] = args.device
     if overrides:

@@ -8,8 +8,10 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from manifests.io import join
+
 from .config import parse_config, with_overrides
-from .run_folder import TrainingError, examples_content_sha256, file_sha256, flatten
+from .run_folder import TrainingError, build_location, examples_content_sha256, file_sha256, flatten
 from .train import train
 
 
@@ -46,8 +48,8 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0, data=None,
     original = json.loads(results_path.read_text())
     info = run_info(run_dir)
     if data is not None:
-        config = with_overrides(config, **{"data.build": str(Path(data).resolve())})
-        _check_same_examples(Path(config.data.build) / "examples.parquet", info)
+        config = with_overrides(config, **{"data.build": build_location(data)})
+    _check_same_examples(join(config.data.build, "examples.parquet"), info, run_dir)
     threads = info.get("torch_threads")
     if config.threads == 0 and threads and threads != torch.get_num_threads():
         torch.set_num_threads(int(threads))  # the original run used torch's default: match its thread count
@@ -58,15 +60,20 @@ def reproduce(run_dir, new_run=None, tolerance: float = 0.0, data=None,
     return (results, *reproduction_report(original, results, info, run_info(new_run), tolerance))
 
 
-def _check_same_examples(manifest: Path, info: Mapping) -> None:
+def _check_same_examples(manifest: str, info: Mapping, run_dir: Path) -> None:
     """Refuse a build whose examples are not the recorded run's: by their content where run.json records it
-    (the same wherever the corpus lives), else by the manifest file's bytes."""
-    if not manifest.is_file():
-        raise TrainingError(f"{manifest}: no such file; --data must be a finished `datagen build` folder")
-    key, measure = (("examples_content_sha256", examples_content_sha256) if info.get("examples_content_sha256")
-                    else ("examples_sha256", file_sha256))
-    sha, recorded = measure(str(manifest)), info.get(key)
-    if recorded and sha != recorded:
+    (the same wherever the corpus lives), else by the manifest file's bytes; refuse a run that records neither."""
+    key = "examples_content_sha256" if info.get("examples_content_sha256") else "examples_sha256"
+    recorded = info.get(key)
+    if not recorded:
+        raise TrainingError(f"{run_dir}: run.json records no checksum of the examples, so the build cannot be checked; "
+                            "reproduce a run folder written by `training train`")
+    measure = examples_content_sha256 if key == "examples_content_sha256" else file_sha256
+    try:
+        sha = measure(manifest)
+    except FileNotFoundError:
+        raise TrainingError(f"{manifest}: no such file; the build must be a finished `datagen build` folder (--data)") from None
+    if sha != recorded:
         raise TrainingError(f"{manifest}: not the build the run was trained on ({key} {sha[:12]}.., recorded "
                             f"{recorded[:12]}..); rebuild it from the same corpus config and recordings")
 

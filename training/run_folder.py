@@ -38,6 +38,11 @@ def checkpoint_paths(run_dir) -> dict[str, Path]:
             "masknet": folder / "masknet.pt"}
 
 
+def build_location(text: str) -> str:
+    """A build folder given on the command line: a local path made absolute, an fsspec URL as given."""
+    return text if "://" in text else os.path.abspath(text)
+
+
 CONTENT_COLUMNS = ["example_id", "split", "noisy_sha256", "clean_sha256", "noise_sha256"]
 
 

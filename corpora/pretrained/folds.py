@@ -5,8 +5,8 @@ other noise package to train (speech and music stay split by group as in corpus.
     python corpora/pretrained/folds.py --valid lugaru-data redeclipse-data --test btanks-data openclonk-data \\
         [--config corpora/pretrained/corpus.toml] -o fold.toml
 
-The fold is written beside the config it reads (its paths are relative to it) unless -o names another file
-in the same folder. Packages: the `package` column of labels/noise.csv, or `noise-<package>` in the config.
+-o (required) must be a new file in the config's folder, since the config's paths are relative to it.
+Packages: the `package` column of labels/noise.csv, or `noise-<package>` in the config.
 """
 from __future__ import annotations
 
@@ -52,12 +52,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.out.resolve().parent != args.config.resolve().parent:
         parser.error(f"-o must be in {args.config.resolve().parent} (the config's paths are relative to it)")
+    if args.out.resolve() == args.config.resolve():
+        parser.error("-o must not be the config it reads")
     try:
-        text = fold_config(args.config.read_text(), args.valid, args.test)
+        args.out.write_text(fold_config(args.config.read_text(), args.valid, args.test))
     except (OSError, ValueError) as exc:
         print(f"folds: error: {exc}", file=sys.stderr)
         return 2
-    args.out.write_text(text)
     print(f"wrote {args.out}: valid {', '.join(args.valid)}; test {', '.join(args.test)}; other noise packages: train")
     return 0
 
