@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -100,7 +101,8 @@ def with_noise_clips(build_dir: Path, split: str) -> Iterator[tuple[dict, Any, n
 def _result(row: dict, method: str, out: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict:
     gain = float(si_sdr(out[None], clean[None])[0] - si_sdr(noisy[None], clean[None])[0])
     return {"example_id": row["example_id"], "method": method, "source_type": row["source_type"],
-            "snr_target_db": row["snr_target_db"], "si_sdri": gain}
+            "snr_target_db": row["snr_target_db"], "noise_type": row["noise_type"], "noise_corpus": row["noise_corpus"],
+            "si_sdri": gain}
 
 
 def noisereduce_results(build_dir: Path, split: str) -> list[dict]:
@@ -198,13 +200,11 @@ def evaluate_all(build_dir: Path, run_dir: Path, work: Path) -> list[dict]:
     report_dir = work / "report_test"
     evaluate(str(run_dir), split="test", out_dir=str(report_dir), build=str(build_dir))
     results = pq.read_table(report_dir / "results.parquet").to_pylist()
-    results += noisereduce_results(build_dir, "test")
-    results += controller_clip_results(build_dir, run_dir, "test")
-    examples = {r["example_id"]: r for r in read_manifest(str(build_dir / "examples.parquet"), "examples").to_pylist()}
-    for r in results:
-        r["noise_type"] = examples[r["example_id"]]["noise_type"]
-        r["noise_corpus"] = examples[r["example_id"]]["noise_corpus"]
-    return results
+    table = read_manifest(str(build_dir / "examples.parquet"), "examples", columns=["example_id", "noise_corpus"])
+    noise_corpus = dict(zip(table.column("example_id").to_pylist(), table.column("noise_corpus").to_pylist()))
+    for r in results:  # evaluate's rows carry the noise type, not the noise corpus
+        r["noise_corpus"] = noise_corpus[r["example_id"]]
+    return results + noisereduce_results(build_dir, "test") + controller_clip_results(build_dir, run_dir, "test")
 
 
 def main() -> int:
@@ -226,8 +226,11 @@ def main() -> int:
     if bool(args.build) != bool(args.run) or bool(args.build) == bool(folders) or \
             (folders and not (args.speech and args.music and args.noise)):
         parser.error("give --speech, --music and --noise folders, or an existing --build and --run (not both)")
+    if importlib.util.find_spec("noisereduce") is None:  # checked before an hour of building and training
+        parser.error("needs noisereduce, the reference: .venv/bin/pip install -e '.[bench]'")
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_fidelity_"))
     work.mkdir(parents=True, exist_ok=True)
+    print(f"work folder: {work} (pass it as --work to resume)", flush=True)
     if args.build:
         build_dir, run_dir = Path(args.build), Path(args.run)
     else:

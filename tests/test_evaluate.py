@@ -13,6 +13,7 @@ import torch
 from conftest import tiny_config_text
 from datagen.build import build
 from datagen.config import load_config
+from manifests.bands import erb_layout
 from manifests.io import band_layout
 from training import metrics
 from training.checkpoint import save_checkpoint
@@ -123,6 +124,21 @@ def test_evaluate_cli_max_examples(run_dir, tmp_path):
     results = pq.read_table(out / "results.parquet").to_pylist()
     assert len({r["example_id"] for r in results}) == 3
     assert (out / "report.md").exists()
+
+
+def test_a_split_without_examples_is_one_line_and_leaves_no_report_folder(run_dir, tmp_path, capsys):
+    from training.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["evaluate", str(run_dir), "--split", "nope", "--out", str(out), "--no-timing", "--quiet"]) == 2
+    assert "no examples in split 'nope'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_mask_network_inference_keeps_no_graph():
+    masknet = MaskNet(erb_layout(48000), hidden=16, gru_layers=1).eval()
+    audio = torch.zeros(1, 1, 4800, requires_grad=True)
+    assert not masknet.denoise(audio).requires_grad and not masknet.enhance(audio)[0].requires_grad
 
 
 def test_pesq_and_stoi_rank_a_cleaner_estimate_higher():

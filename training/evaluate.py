@@ -49,22 +49,16 @@ from .device import resolve_device
 from .data import ExampleIndex, profile_target_db
 from .run_folder import find_checkpoint, resolve_build
 from .methods import LearnedModel, Method, NoisyInput, ProfileGate
-from .report import (METRIC_COLUMNS, SNR_BUCKETS, Kept, plot_profiles, plot_si_sdri, plot_spectrograms, sort_key,
+from .report import (METRIC_COLUMNS, Kept, plot_profiles, plot_si_sdri, plot_spectrograms, snr_bucket, sort_key,
                      write_report, write_tables)
 
 Tensor = torch.Tensor
 
 METHODS = ("noisy", "dsp_blind", "dsp_oracle", "controller", "masknet")
-SNR_EDGES = (0.0, 5.0, 10.0, 15.0, 20.0)
-GATE_METHODS = ("dsp_blind", "dsp_oracle", "controller")
 
 class EvaluationError(ValueError):
     """A run, build or split that cannot be evaluated; the message names it and the fix."""
 
-
-def snr_bucket(snr_db: float) -> str:
-    """Bucket label of a target SNR: <0, 0-5, 5-10, 10-15, 15-20, >=20 dB."""
-    return SNR_BUCKETS[int(np.searchsorted(SNR_EDGES, snr_db, side="right"))]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,7 +325,6 @@ def _evaluate(run_dir, split, out_dir, max_examples, build, device, batch_size, 
     run_dir = Path(run_dir)
     root = resolve_build(run_dir, build)
     out = Path(out_dir) if out_dir is not None else run_dir / f"report_{split}"
-    out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
 
     index = ExampleIndex(root)
@@ -361,6 +354,7 @@ def _evaluate(run_dir, split, out_dir, max_examples, build, device, batch_size, 
     summary = aggregate(results, methods)
     costs = method_costs(layout, models, repeats=timing_repeats, timing=timing)
 
+    out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
     results_path, summary_path = write_tables(out, results, summary)
     plots = plot_si_sdri(out, summary, methods)
     plots += plot_spectrograms(out, keep, methods, layout.sample_rate)

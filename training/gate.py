@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from manifests.bands import BandLayout
 
 from .bandmap import profile_to_bins
-from .controls import CONTROL_SPECS, NOISE_SHAPE_KEY, as_batch, check_known, denormalize_controls
+from .controls import CONTROL_SPECS, NOISE_SHAPE_KEY, as_batch, check_known
 from .stft import istft, power_density, power_to_db, stft
 
 Tensor = torch.Tensor
@@ -280,7 +280,3 @@ def spectral_gate_with_gain(audio: Tensor, controls: Mapping[str, Tensor], layou
     units = 1 if link_channels else channels
     return out, gain_db.permute(1, 2, 0).reshape(batch, units, layout.n_bins, -1)
 
-
-def spectral_gate_normalized(audio: Tensor, normalized: Mapping[str, Tensor], layout: BandLayout, **kwargs) -> Tensor:
-    """`spectral_gate` with controls given in (0, 1) (mapped to units by `CONTROL_SPECS`)."""
-    return spectral_gate(audio, denormalize_controls(normalized), layout, **kwargs)

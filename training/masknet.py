@@ -62,6 +62,7 @@ class MaskNet(nn.Module):
         """(denoised audio, {}): the interface shared with `controller.Denoiser` (a mask has no controls)."""
         return self.denoise(audio, block_s), {}
 
+    @torch.no_grad()
     def denoise(self, audio: Tensor, block_s: float = 10.0, overlap_s: float = 1.0) -> Tensor:
         """Inference on any length -> denoised Tensor (overlapping blocks of `block_s` cross-faded over `overlap_s`)."""
         rate = self.layout.sample_rate

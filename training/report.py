@@ -17,6 +17,12 @@ from . import metrics
 from .controls import SCALAR_CONTROL_NAMES, SPECS
 
 SNR_BUCKETS = ("<0", "0-5", "5-10", "10-15", "15-20", ">=20")
+SNR_EDGES_DB = (0.0, 5.0, 10.0, 15.0, 20.0)  # the edges between SNR_BUCKETS
+
+
+def snr_bucket(snr_db: float) -> str:
+    """Bucket label of a target SNR: <0, 0-5, 5-10, 10-15, 15-20, >=20 dB."""
+    return SNR_BUCKETS[int(np.searchsorted(SNR_EDGES_DB, snr_db, side="right"))]
 METRIC_COLUMNS = ("si_sdr_in", "si_sdr_out", "si_sdri", "mrstft_in", "mrstft_out", "worse", "pesq_in", "pesq_out",
                   "stoi_in", "stoi_out", "profile_err_db")
 

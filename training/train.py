@@ -38,7 +38,7 @@ import contextlib
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -461,7 +461,7 @@ class _Trainer:
     def train_controller(self) -> None:
         config, paths = self.config, self.paths
         torch.manual_seed(config.seed)
-        self.controller = Controller(self.layout, **dataclasses_asdict(config.controller)).to(self.device)
+        self.controller = Controller(self.layout, **asdict(config.controller)).to(self.device)
         denoiser = Denoiser(self.controller)
         self.model_config = _controller_config(self.controller)
         self.objectives = _Objectives(config, denoiser, self.device)
@@ -524,12 +524,6 @@ def _train(config: TrainConfig, run_dir: Path, index: ExampleIndex, device: torc
     return trainer.finish()
 
 
-def dataclasses_asdict(obj) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(obj)
-
-
 def _save_best(paths, controller, model_config, layout, stage, metrics, source: Path) -> None:
     """best.pt when stage 2 does not run: the stage-1 controller (or the untrained one)."""
     ckpt = load_checkpoint(source) if source.exists() else None
@@ -538,7 +532,3 @@ def _save_best(paths, controller, model_config, layout, stage, metrics, source: 
                     metrics=ckpt["metrics"] if ckpt else {k: v for k, v in metrics.items() if k not in ("epochs_done", "time_limited")},
                     extra={"selected_by": "stage 2 disabled: last stage-1 epoch"})
 
-
-# --------------------------------------------------------------------------------------------------
-# reproduce
-# --------------------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ Only the standard library, numpy and soundfile are needed (plus apt-get and dpkg
 cannot read are converted with ffmpeg or sox when one is installed, else skipped (reported).
 Processing is deterministic: same packages in, same bytes out.
 
-One file of ~1,100 lines on purpose: it is a standalone script (no import of this project, so it runs
-before the virtualenv exists), and most of its length is the per-package tables (pins, selection
+One file of ~1,100 lines on purpose: it is a standalone script (no import of this project: any Python
+with numpy and soundfile runs it, e.g. the project's .venv), and most of its length is the per-package tables (pins, selection
 patterns, licence overrides) that a maintainer edits together.
 """
 from __future__ import annotations

@@ -8,13 +8,12 @@ training/models/default_run/, the folder `training reproduce` re-runs.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
 from pathlib import Path
 
-from training.run_folder import examples_content_sha256, file_sha256
+from training.run_folder import examples_content_sha256, file_sha256, find_checkpoint
 
 MODELS = Path(__file__).resolve().parents[2] / "training" / "models"
 RECORD_FILES = ("config.json", "results.json", "run.json")
@@ -22,7 +21,7 @@ RECORD_FILES = ("config.json", "results.json", "run.json")
 
 def ship(run_dir: Path, models: Path = MODELS) -> dict:
     """Copy `run_dir`'s best.pt and record into `models` (everything checked first); returns what model.json holds."""
-    checkpoint = run_dir / "checkpoints" / "best.pt"
+    checkpoint = find_checkpoint(run_dir, "best.pt") or run_dir / "checkpoints" / "best.pt"
     missing = [p for p in (checkpoint, *(run_dir / name for name in RECORD_FILES)) if not p.is_file()]
     if missing:
         raise SystemExit(f"{run_dir}: not a finished run of `training train` (missing {', '.join(map(str, missing))})")
@@ -32,7 +31,7 @@ def ship(run_dir: Path, models: Path = MODELS) -> dict:
         if not manifest.is_file() or file_sha256(str(manifest)) != run.get("examples_sha256"):
             raise SystemExit(f"{manifest}: not the build {run_dir} was trained on; cannot record its content sha256")
         run["examples_content_sha256"] = examples_content_sha256(str(manifest))
-    card = {"file": "training/models/default.pt", "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+    card = {"file": "training/models/default.pt", "sha256": file_sha256(str(checkpoint)),
             "bytes": checkpoint.stat().st_size, "trained_from": run.get("git", {}), "config_hash": run.get("config_hash"),
             "examples_sha256": run.get("examples_sha256"), "examples_content_sha256": run["examples_content_sha256"]}
     record = models / "default_run"

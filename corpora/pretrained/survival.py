@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sources", help="sources.csv written by build.py (its rows are matched by type and package)")
     ap.add_argument("--write", metavar="PATH", help="write sources.csv with the stationary_* columns filled to PATH")
     args = ap.parse_args(argv)
+    if bool(args.sources) != bool(args.write):
+        ap.error("--sources and --write go together (the sources.csv to read and the one to write)")
     rows = pq.read_table(args.parquet, columns=["path", "corpus", "source_type", "noise_type", "duration_s", "stationarity_db",
                                                  "bandwidth_hz", "error", "excluded_reason"]).to_pylist()
     per = defaultdict(list)
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     for kind in ("speech", "music", "noise"):
         tot = [v for c, v in usable_by.items() if c.startswith(kind + "-")]
         print("%-38s %6s %6d %8s %8.3f" % (kind + " TOTAL usable", "", sum(n for n, _ in tot), "", sum(h for _, h in tot)))
-    if args.sources and args.write:
+    if args.write:
         with open(args.sources, newline="") as fh:
             src = list(csv.DictReader(fh))
             fields = list(src[0].keys()) if src else []

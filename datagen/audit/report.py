@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from ..text_table import aligned
 from .result import LIST_LIMIT, AuditResult
 from .sections import sections, status_line
 
@@ -12,11 +13,7 @@ def render_text(result: AuditResult, limit: int = LIST_LIMIT) -> str:
     lines = []
     for section in sections(result, limit):
         cells = section.cells()
-        widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(section.headers)]
-        lines.append(f"== {section.title} ==")
-        lines.append("  ".join(h.ljust(w) for h, w in zip(section.headers, widths)).rstrip())
-        lines.append("  ".join("-" * w for w in widths))
-        lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+        lines += [f"== {section.title} ==", *aligned(section.headers, cells, rule=True)]
         if not cells:
             lines.append("(none)")
         if section.note:
